@@ -31,7 +31,7 @@ def extract_tnef(data: bytes, limit: int, defects: list[str]) -> list[tuple[str 
     files: list[tuple[str | None, bytes]] = []
     total = 0
     for attachment in tnef.attachments:
-        payload = attachment.data if isinstance(attachment.data, bytes) else b""
+        payload = _exact(data, attachment.data if isinstance(attachment.data, bytes) else b"")
         total += len(payload)
         if total > limit:
             raise DecompressionLimitError(f"TNEF content exceeds {limit} bytes")
@@ -43,3 +43,22 @@ def extract_tnef(data: bytes, limit: int, defects: list[str]) -> list[tuple[str 
             name = name.decode("utf-8", errors="replace")
         files.append(((name or "").strip("\x00 ") or None, payload))
     return files
+
+
+def _exact(container: bytes, stripped: bytes) -> bytes:
+    """The attachment's bytes at their recorded length.
+
+    tnefparse strips trailing NUL bytes from MAPI binary values, which truncates OLE documents.
+    Such a value is stored as a little-endian uint32 length followed by the bytes, so we find the
+    bytes in the container and read the length written before them.
+    """
+    if not stripped:
+        return stripped
+    probe = stripped[:64]
+    pos = container.find(probe)
+    while pos >= 4:
+        length = int.from_bytes(container[pos - 4 : pos], "little")
+        if length >= len(stripped) and container[pos : pos + len(stripped)] == stripped:
+            return container[pos : pos + length]
+        pos = container.find(probe, pos + 1)
+    return stripped
