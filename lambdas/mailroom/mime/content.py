@@ -69,7 +69,7 @@ class MemoryContent:
 
     def open(self) -> BinaryIO:
         """A stream over the chunks."""
-        return io.BufferedReader(_ChunkReader(self._chunks))  # type: ignore[return-value]
+        return io.BufferedReader(_ChunkReader(self._chunks))
 
     def read_bytes(self) -> bytes:
         """All bytes at once (a copy)."""

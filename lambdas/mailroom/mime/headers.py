@@ -65,9 +65,7 @@ def decode_header_bytes(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-def split_headers(
-    buf: bytes, start: int, end: int, limits: HeaderLimits, defects: list[str]
-) -> tuple[Headers, int]:
+def split_headers(buf: bytes, start: int, end: int, limits: HeaderLimits, defects: list[str]) -> tuple[Headers, int]:
     """Read the header section at buf[start:end]; return it and the offset where the body starts.
 
     The section ends at the first empty line, or (a defect) at the first line that is neither a
@@ -181,7 +179,7 @@ def addresses(values: list[str]) -> list[tuple[str, str]]:
     for value in values:
         try:
             header = policy.default.header_factory("to", value)
-            pairs = [(a.display_name, a.addr_spec) for a in header.addresses]  # type: ignore[attr-defined]
+            pairs = [(a.display_name, a.addr_spec) for a in header.addresses]
         except Exception:  # noqa: BLE001 - the lenient legacy parser as a fallback
             pairs = [(decode_words(name), addr) for name, addr in utils.getaddresses([value])]
         out.extend((name, addr) for name, addr in pairs if addr)

@@ -22,11 +22,11 @@ from mailroom.errors import (
     TooManyAttachmentsError,
 )
 from mailroom.mime import headers as hdr
-from mailroom.mime.content import ContentStore, DigestOnlyStore, PartWriter
+from mailroom.mime.content import ContentStore, DigestOnlyStore
 from mailroom.mime.filenames import safe_filename
 from mailroom.mime.model import Attachment, ParsedEmail, Verdicts
 from mailroom.mime.tnef import extract_tnef, is_tnef
-from mailroom.mime.transfer import decode_body, decode_uu_block, find_uuencoded, normalise_cte
+from mailroom.mime.transfer import Write, decode_body, decode_uu_block, find_uuencoded, normalise_cte
 
 MIB = 1024 * 1024
 _INLINE_MEDIA = ("image/", "audio/", "video/")
@@ -73,9 +73,7 @@ class _Entity:
         return memoryview(self.buf)[self.body_start : self.body_end]
 
 
-def parse_email(
-    raw: bytes, *, limits: Limits | None = None, store: ContentStore | None = None
-) -> ParsedEmail:
+def parse_email(raw: bytes, *, limits: Limits | None = None, store: ContentStore | None = None) -> ParsedEmail:
     """Parse one email. Raises only `PermanentError` leaves (limits, or no email at all)."""
     return _Parser(limits or Limits(), store or DigestOnlyStore()).parse(raw)
 
@@ -146,8 +144,8 @@ class _Parser:
 
     # ------------------------------------------------------------------ content
 
-    def decode(self, part: _Entity, writer: PartWriter | None) -> tuple[int, str]:
-        """Decode a leaf body into `writer`; return (size, sha256 hex)."""
+    def decode(self, part: _Entity, sink: Write) -> tuple[int, str]:
+        """Decode a leaf body into `sink`; return (size, sha256 hex)."""
         digest = hashlib.sha256()
         size = 0
         limit = self.limits.max_decoded_bytes
@@ -159,8 +157,7 @@ class _Parser:
             if self.decoded > limit:
                 raise MessageTooLargeError(f"decoded content exceeds {limit} bytes")
             digest.update(data)
-            if writer is not None:
-                writer.write(data)
+            sink(data)
 
         cte = normalise_cte(part.headers.get("content-transfer-encoding"))
         self.defects += decode_body(cte, part.body, write, gzip_limit=limit)
@@ -168,16 +165,7 @@ class _Parser:
 
     def decoded_bytes(self, part: _Entity) -> bytes:
         chunks: list[bytes] = []
-
-        class _Collect:
-            def write(self, data: bytes) -> object:
-                chunks.append(data)
-                return None
-
-            def close(self) -> None:
-                return None
-
-        self.decode(part, _Collect())  # type: ignore[arg-type]
+        self.decode(part, chunks.append)
         return b"".join(chunks)
 
     def body_text(self, parts: list[_Entity], wanted: str) -> str | None:
@@ -221,7 +209,7 @@ class _Parser:
             fallback_name = f"{subject}.eml" if subject else None
         safe = safe_filename(fallback_name, content_type, index + 1)
         writer = self.store.writer(index, safe)
-        size, sha = self.decode(part, writer)
+        size, sha = self.decode(part, writer.write)
         self.attachments.append(
             Attachment(
                 index=index,

@@ -93,7 +93,7 @@ def decode_uu_block(lines: list[bytes], write: Write) -> None:
 
 def find_uuencoded(text: bytes) -> list[tuple[int, int, str, list[bytes]]]:
     """Uuencoded files inside a text body: (start, end, name, encoded lines) each."""
-    found = []
+    found: list[tuple[int, int, str, list[bytes]]] = []
     pos = 0
     while True:
         begin = _UU_BEGIN.search(text, pos)
@@ -151,4 +151,3 @@ def decode_body(cte: str, data: memoryview, write: Write, *, gzip_limit: int) ->
         for offset in range(0, len(data), CHUNK):
             write(bytes(data[offset : offset + CHUNK]))
     return defects
-
