@@ -50,7 +50,7 @@ def scanner_mail(
     ]
     for name, data in attachments:
         parts.append(
-            f"--{boundary}{CRLF}Content-Type: application/pdf; name=\"{name}\"{CRLF}"
+            f'--{boundary}{CRLF}Content-Type: application/pdf; name="{name}"{CRLF}'
             f"Content-Transfer-Encoding: base64{CRLF}"
             f'Content-Disposition: attachment; filename="{name}"{CRLF}{CRLF}'
             f"{b64_lines(data)}{CRLF}"

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
 from mailroom.errors import MailroomError
 from mailroom.mime import ParsedEmail, parse_email
 
@@ -77,7 +76,12 @@ def _summary(path: Path, result: dict[str, Any]) -> None:
     table = Table("#", "file name (safe)", "type", "bytes", "sha256", "inline")
     for i, att in enumerate(result["attachments"], 1):
         table.add_row(
-            str(i), att["safe_filename"], att["content_type"], str(att["size"]), att["sha256"][:16], str(att["inline"])
+            str(i),
+            att["safe_filename"],
+            att["content_type"],
+            str(att["size"]),
+            att["sha256"][:16],
+            str(att["inline"]),
         )
     console.print(table)
     if result["defects"]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from mailroom.mime.filenames import MAX_NAME_BYTES, safe_filename
 
 

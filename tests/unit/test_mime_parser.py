@@ -8,7 +8,6 @@ import hashlib
 
 import pytest
 from mail_factory import CRLF, b64_lines, headers, pdf_bytes, scanner_mail, tnef
-
 from mailroom import errors
 from mailroom.mime import Limits, parse_email
 from mailroom.mime.content import DirectoryStore, MemoryContent, MemoryStore
@@ -31,14 +30,17 @@ def test_scanner_mail_yields_each_pdf_byte_identical_with_metadata() -> None:
     assert result.subject == "Scan from MFP-4020"
     assert result.message_id == "scan-0001@corp.example"
     assert result.from_ == [("Scanner", "scanner@corp.example")]
-    assert result.date is not None and result.date.isoformat() == "2026-11-27T09:15:02+01:00"
-    assert result.text is not None and "scanned document" in result.text
+    assert result.date is not None
+    assert result.date.isoformat() == "2026-11-27T09:15:02+01:00"
+    assert result.text is not None
+    assert "scanned document" in result.text
     assert [a.filename for a in result.attachments] == ["scan-0.pdf", "scan-1.pdf", "scan-2.pdf"]
     for attachment, (_, data) in zip(result.attachments, pdfs, strict=True):
         assert attachment.content_type == "application/pdf"
         assert attachment.size == len(data)
         assert attachment.sha256 == sha(data)
-        assert not attachment.inline and not attachment.nested_message
+        assert not attachment.inline
+        assert not attachment.nested_message
         assert isinstance(attachment.content, MemoryContent)
         with attachment.content.open() as stream:
             assert stream.read() == data
@@ -280,7 +282,9 @@ def test_too_many_parts_is_refused_even_without_attachments() -> None:
 
 def test_deep_nesting_is_refused() -> None:
     depth = 40
-    opening = "".join(f'--b{i}z{CRLF}Content-Type: multipart/mixed; boundary="b{i + 1}z"{CRLF}{CRLF}' for i in range(depth))
+    opening = "".join(
+        f'--b{i}z{CRLF}Content-Type: multipart/mixed; boundary="b{i + 1}z"{CRLF}{CRLF}' for i in range(depth)
+    )
     raw = mail('multipart/mixed; boundary="b0z"', opening + f"--b{depth}z{CRLF}{CRLF}x{CRLF}")
     with pytest.raises(errors.NestingTooDeepError):
         parse_email(raw, limits=Limits(max_depth=32))
@@ -294,7 +298,11 @@ def test_header_flood_is_refused() -> None:
 
 def test_gzip_bomb_is_refused() -> None:
     bomb = gzip.compress(bytes(50 * 1024 * 1024))
-    raw = mail("application/octet-stream; name=b", base64.b64encode(bomb).decode(), Content_Transfer_Encoding="x-gzip64")
+    raw = mail(
+        "application/octet-stream; name=b",
+        base64.b64encode(bomb).decode(),
+        Content_Transfer_Encoding="x-gzip64",
+    )
     with pytest.raises(errors.DecompressionLimitError):
         parse_email(raw, limits=Limits(max_decoded_bytes=10 * 1024 * 1024))
 

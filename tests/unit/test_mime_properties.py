@@ -7,7 +7,6 @@ import hashlib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mail_factory import CRLF, b64_lines, pdf_bytes, scanner_mail, tnef
-
 from mailroom.errors import PermanentError
 from mailroom.mime import ParsedEmail, parse_email
 from mailroom.mime.content import MemoryContent, MemoryStore
@@ -42,7 +41,8 @@ def check(raw: bytes) -> None:
         assert isinstance(attachment.content, MemoryContent)
         data = attachment.content.read_bytes()
         assert (len(data), hashlib.sha256(data).hexdigest()) == (attachment.size, attachment.sha256)
-        assert "/" not in attachment.safe_filename and attachment.safe_filename.strip(". ")
+        assert "/" not in attachment.safe_filename
+        assert attachment.safe_filename.strip(". ")
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
