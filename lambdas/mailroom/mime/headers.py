@@ -127,7 +127,7 @@ def lookup_codec(charset: str | None, default: str = "utf-8") -> str:
     name = _FALLBACK_CHARSETS.get(name, name)
     try:
         return codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):  # unknown names, and names holding NUL bytes
         return default
 
 
