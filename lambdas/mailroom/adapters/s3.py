@@ -1,0 +1,67 @@
+"""BlobStore on Amazon S3 (or anything that speaks its API)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import IO, TYPE_CHECKING, Any
+
+import boto3
+
+from mailroom.adapters.aws_errors import translated_s3_errors
+from mailroom.ports import StoredObject
+
+if TYPE_CHECKING:
+    from botocore.response import StreamingBody
+    from mypy_boto3_s3 import S3Client
+
+
+class S3BlobStore:
+    """Streams objects out of S3 and publishes whole objects with one PUT."""
+
+    def __init__(self, client: S3Client | None = None) -> None:
+        self._client: S3Client = client if client is not None else boto3.client("s3")
+
+    def open_object(self, bucket: str, key: str) -> StoredObject:
+        """GetObject as a stream; a missing object is ``SourceObjectMissingError``."""
+        with translated_s3_errors(operation="GetObject", bucket=bucket, key=key, source=True):
+            response = self._client.get_object(Bucket=bucket, Key=key)
+        return StoredObject(
+            body=_TranslatedBody(response["Body"], bucket=bucket, key=key),
+            metadata=dict(response.get("Metadata", {})),
+            size=response["ContentLength"],
+        )
+
+    def put_object(
+        self,
+        bucket: str,
+        key: str,
+        body: IO[bytes],
+        *,
+        size: int,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """PutObject from a stream of known length (SES objects are at most 40 MB: one PUT)."""
+        extra: dict[str, Any] = {}
+        if content_type is not None:
+            extra["ContentType"] = content_type
+        if metadata:
+            extra["Metadata"] = dict(metadata)
+        with translated_s3_errors(operation="PutObject", bucket=bucket, key=key):
+            self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentLength=size, **extra)
+
+
+class _TranslatedBody:
+    """An S3 response body whose mid-stream transport failures are taxonomy errors too."""
+
+    def __init__(self, body: StreamingBody, *, bucket: str, key: str) -> None:
+        self._body = body
+        self._bucket = bucket
+        self._key = key
+
+    def read(self, size: int, /) -> bytes:
+        with translated_s3_errors(operation="GetObject (body)", bucket=self._bucket, key=self._key):
+            return self._body.read(size)
+
+    def close(self) -> None:
+        self._body.close()

@@ -1,0 +1,94 @@
+"""The collaborators domain code depends on; adapters implement them, tests stub them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import IO, Protocol
+
+
+class Readable(Protocol):
+    """A binary stream read in bounded pieces (a file, ``BytesIO``, an S3 body)."""
+
+    def read(self, size: int, /) -> bytes:
+        """Return up to ``size`` bytes; ``b""`` only at the end."""
+        ...
+
+
+class ReadableStream(Readable, Protocol):
+    """A ``Readable`` that holds a resource until closed."""
+
+    def close(self) -> None:
+        """Release the stream."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object opened for reading: its body stream, user metadata and length in bytes."""
+
+    body: ReadableStream = field(repr=False)
+    metadata: Mapping[str, str]
+    size: int
+
+    def close(self) -> None:
+        """Release the body stream."""
+        self.body.close()
+
+    def __enter__(self) -> StoredObject:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class BlobStore(Protocol):
+    """Object storage: read one object as a stream, publish one whole."""
+
+    def open_object(self, bucket: str, key: str) -> StoredObject:
+        """Open ``bucket/key`` for streaming; the caller closes it."""
+        ...
+
+    def put_object(
+        self,
+        bucket: str,
+        key: str,
+        body: IO[bytes],
+        *,
+        size: int,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Publish ``size`` bytes read from ``body`` as ``bucket/key`` in one step."""
+        ...
+
+
+class KeyService(Protocol):
+    """Envelope data keys: wrapped and unwrapped by a key-management service under a context."""
+
+    def decrypt_data_key(self, ciphertext_blob: bytes, context: Mapping[str, str]) -> bytes:
+        """Unwrap a data key; the service refuses unless ``context`` is the one it was wrapped under."""
+        ...
+
+    def generate_data_key(self, key_id: str, context: Mapping[str, str]) -> tuple[bytes, bytes]:
+        """A fresh 256-bit data key under ``key_id``: ``(plaintext key, wrapped blob)``."""
+        ...
+
+
+class Sink(Protocol):
+    """Where plaintext goes: written piecewise, visible to anyone only after ``commit``."""
+
+    def write(self, data: bytes, /) -> object:
+        """Append ``data`` (not yet visible)."""
+        ...
+
+    def commit(self) -> None:
+        """Publish everything written, once; the sink is finished afterwards."""
+        ...
+
+    def discard(self) -> None:
+        """Drop everything written; safe to call more than once, or after a failed commit."""
+        ...
