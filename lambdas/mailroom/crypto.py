@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -121,41 +121,59 @@ _PIPELINE_DEPTH = 4
 
 
 class _HashingWriter:
-    """Feeds plaintext chunks to sha256 and the sink on a worker thread, in order."""
+    """Feeds plaintext chunks, in order, to sha256 and to the sink, each on a worker thread of its own."""
 
     def __init__(self, sink: Sink) -> None:
-        self._sink = sink
         self._digest = hashlib.sha256()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(_PIPELINE_DEPTH)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="decrypt-writer", daemon=True)
+        self._workers = [_Worker(self._digest.update), _Worker(sink.write)]
 
     def __enter__(self) -> _HashingWriter:
-        self._thread.start()
+        for worker in self._workers:
+            worker.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        if self._error is not None and exc_info[0] is None:
-            raise self._error
+        for worker in self._workers:
+            worker.stop(raise_error=exc_info[0] is None)
 
     def put(self, data: bytes) -> None:
-        """Queue one chunk (blocks while the worker is `_PIPELINE_DEPTH` chunks behind)."""
-        if self._error is not None:
-            raise self._error
-        self._queue.put(data)
+        """Queue one chunk (blocks while a worker is `_PIPELINE_DEPTH` chunks behind)."""
+        for worker in self._workers:
+            worker.put(data)
 
     def hexdigest(self) -> str:
         """The sha256 of everything written (call after the with-block)."""
         return self._digest.hexdigest()
 
+
+class _Worker:
+    """One consumer on its own thread; its first error is re-raised on the caller's thread."""
+
+    def __init__(self, consume: Callable[[bytes], object]) -> None:
+        self._consume = consume
+        self._queue: queue.Queue[bytes | None] = queue.Queue(_PIPELINE_DEPTH)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="decrypt-consumer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(data)
+
+    def stop(self, *, raise_error: bool) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None and raise_error:
+            raise self._error
+
     def _run(self) -> None:
         while (data := self._queue.get()) is not None:
             if self._error is None:
                 try:
-                    self._digest.update(data)
-                    self._sink.write(data)
+                    self._consume(data)
                 except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
                     self._error = exc
 
