@@ -92,7 +92,7 @@ class _Parser:
     def parse(self, raw: bytes) -> ParsedEmail:
         if len(raw) > self.limits.max_message_bytes:
             raise MessageTooLargeError(f"message of {len(raw)} bytes exceeds {self.limits.max_message_bytes}")
-        if not raw.strip():
+        if not raw or raw.isspace():
             raise MalformedMessageError("empty message")
         root = self.entity(raw, 0, len(raw), 0, "text/plain")
         if not root.headers.fields:
@@ -272,9 +272,10 @@ class _Parser:
     def result(self, root: _Entity, text: str | None, html: str | None) -> ParsedEmail:
         h = root.headers
         date = hdr.date(h.get("date"))
-        recipients: list[str] = []
-        for name in ("to", "cc", "delivered-to", "x-original-to"):
-            recipients += [addr for _, addr in hdr.addresses(h.get_all(name)) if "@" in addr]
+        to, cc = hdr.addresses(h.get_all("to")), hdr.addresses(h.get_all("cc"))
+        recipients = [addr for _, addr in to + cc]
+        for name in ("delivered-to", "x-original-to"):
+            recipients += [addr for _, addr in hdr.addresses(h.get_all(name))]
         received = h.get("received")
         if received:
             match = _RECEIVED_FOR.search(received)
@@ -285,15 +286,15 @@ class _Parser:
             subject=hdr.unstructured(h.get("subject")),
             date=date,
             from_=hdr.addresses(h.get_all("from")),
-            to=hdr.addresses(h.get_all("to")),
-            cc=hdr.addresses(h.get_all("cc")),
+            to=to,
+            cc=cc,
             reply_to=hdr.addresses(h.get_all("reply-to")),
             text=text,
             html=html,
             attachments=self.attachments,
             defects=sorted(set(self.defects)),
             verdicts=_verdicts(h),
-            recipients=list(dict.fromkeys(r.lower() for r in recipients)),
+            recipients=list(dict.fromkeys(r.lower() for r in recipients if "@" in r)),
         )
 
 

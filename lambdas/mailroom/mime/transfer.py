@@ -38,14 +38,25 @@ def decode_base64(data: memoryview, write: Write) -> bool:
     As RFC 2045 §6.8 says: characters outside the alphabet are ignored and `=` ends the data. A
     final quantum without its padding is completed when the data was otherwise clean (an encoder
     that omits padding) and dropped when junk was skipped (it is most likely junk itself).
+    Chunks end at line ends, so well-formed bodies go straight to `a2b_base64` (which skips line
+    breaks itself); only a chunk it refuses takes the slower path that realigns quanta.
     """
     carry = b""
     junk = False
-    for offset in range(0, len(data), CHUNK):
-        raw = bytes(data[offset : offset + CHUNK])
+    offset, size = 0, len(data)
+    while offset < size:
+        end = _line_end_before(data, offset, min(offset + CHUNK, size))
+        raw = bytes(data[offset:end])
+        offset = end
         pad = raw.find(b"=")
         if pad >= 0:
             raw = raw[:pad]
+        elif not carry:
+            try:
+                write(binascii.a2b_base64(raw))
+                continue
+            except binascii.Error:
+                pass  # a quantum spans the chunk's end: realign below
         junk = junk or bool(raw.translate(None, _B64_TEXT))
         chunk = carry + raw.translate(None, _NOT_B64)
         usable = len(chunk) - len(chunk) % 4
@@ -59,6 +70,15 @@ def decode_base64(data: memoryview, write: Write) -> bool:
     if carry:
         write(binascii.a2b_base64(carry + b"=" * (4 - len(carry))))
     return not junk
+
+
+def _line_end_before(data: memoryview, start: int, end: int) -> int:
+    """`end`, moved back to just after the last line break in the 4 KiB before it (if any)."""
+    if end >= len(data):
+        return end
+    window_start = max(start, end - 4096)
+    newline = bytes(data[window_start:end]).rfind(b"\n")
+    return window_start + newline + 1 if newline >= 0 else end
 
 
 def decode_quoted_printable(data: memoryview, write: Write) -> None:
