@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
 from email.utils import collapse_rfc2231_value
@@ -146,6 +147,14 @@ class _Parser:
 
     def decode(self, part: _Entity, sink: Write) -> tuple[int, str]:
         """Decode a leaf body into `sink`; return (size, sha256 hex)."""
+        cte = normalise_cte(part.headers.get("content-transfer-encoding"))
+        limit = self.limits.max_decoded_bytes
+        return self.counted(
+            lambda write: self.defects.extend(decode_body(cte, part.body, write, gzip_limit=limit)), sink
+        )
+
+    def counted(self, produce: Callable[[Write], object], sink: Write) -> tuple[int, str]:
+        """Run `produce` into `sink`, counting bytes against the decoded limit; return (size, sha256 hex)."""
         digest = hashlib.sha256()
         size = 0
         limit = self.limits.max_decoded_bytes
@@ -159,8 +168,7 @@ class _Parser:
             digest.update(data)
             sink(data)
 
-        cte = normalise_cte(part.headers.get("content-transfer-encoding"))
-        self.defects += decode_body(cte, part.body, write, gzip_limit=limit)
+        produce(write)
         return size, digest.hexdigest()
 
     def decoded_bytes(self, part: _Entity) -> bytes:
@@ -201,15 +209,41 @@ class _Parser:
                 for name, data in files:
                     self.add_attachment(name, _guess_type(name), data, inline=False)
                 return
-        index = self.reserve()
         nested = content_type in _NESTED_TYPES
-        fallback_name = filename
+        shown_name = filename
         if nested and not filename:
             subject = self.nested_subject(part)
-            fallback_name = f"{subject}.eml" if subject else None
-        safe = safe_filename(fallback_name, content_type, index + 1)
+            shown_name = f"{subject}.eml" if subject else None
+        self.keep(
+            filename,
+            content_type,
+            lambda sink: self.decode(part, sink),
+            shown_name=shown_name,
+            inline=inline,
+            content_id=hdr.message_id(part.headers.get("content-id")),
+            nested=nested,
+        )
+
+    def add_attachment(self, filename: str | None, content_type: str, data: bytes, *, inline: bool) -> None:
+        """Keep a file found inside a part (TNEF, uuencode) as an attachment."""
+        self.keep(filename, content_type, lambda sink: self.counted(lambda write: write(data), sink), inline=inline)
+
+    def keep(
+        self,
+        filename: str | None,
+        content_type: str,
+        produce: Callable[[Write], tuple[int, str]],
+        *,
+        shown_name: str | None = None,
+        inline: bool,
+        content_id: str | None = None,
+        nested: bool = False,
+    ) -> None:
+        """Number, name and store one attachment; `produce` writes its bytes and returns (size, sha256)."""
+        index = self.reserve()
+        safe = safe_filename(shown_name or filename, content_type, index + 1)
         writer = self.store.writer(index, safe)
-        size, sha = self.decode(part, writer.write)
+        size, sha = produce(writer.write)
         self.attachments.append(
             Attachment(
                 index=index,
@@ -219,31 +253,8 @@ class _Parser:
                 size=size,
                 sha256=sha,
                 inline=inline,
-                content_id=hdr.message_id(part.headers.get("content-id")),
+                content_id=content_id,
                 nested_message=nested,
-                content=writer.close(),
-            )
-        )
-
-    def add_attachment(self, filename: str | None, content_type: str, data: bytes, *, inline: bool) -> None:
-        index = self.reserve()
-        safe = safe_filename(filename, content_type, index + 1)
-        self.decoded += len(data)
-        if self.decoded > self.limits.max_decoded_bytes:
-            raise MessageTooLargeError(f"decoded content exceeds {self.limits.max_decoded_bytes} bytes")
-        writer = self.store.writer(index, safe)
-        writer.write(data)
-        self.attachments.append(
-            Attachment(
-                index=index,
-                filename=filename,
-                safe_filename=safe,
-                content_type=content_type,
-                size=len(data),
-                sha256=hashlib.sha256(data).hexdigest(),
-                inline=inline,
-                content_id=None,
-                nested_message=False,
                 content=writer.close(),
             )
         )
