@@ -10,6 +10,7 @@ a user's inbox must never hide a file the sender sent.
 from __future__ import annotations
 
 import hashlib
+import mimetypes
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from mailroom.mime.transfer import Write, decode_body, decode_uu_block, find_uue
 MIB = 1024 * 1024
 _INLINE_MEDIA = ("image/", "audio/", "video/")
 _NESTED_TYPES = ("message/rfc822", "message/global")
+_NESTED_HEAD_BYTES = 64 * 1024  # enough encoded bytes to hold an embedded message's header section
 _RECEIVED_FOR = re.compile(r"\bfor\s+<?([^\s<>;]+@[^\s<>;]+)>?", re.I)
 _AUTH_RESULT = re.compile(r"\b(spf|dkim|dmarc)\s*=\s*([a-z]+)", re.I)
 
@@ -269,8 +271,10 @@ class _Parser:
         if cte in ("7bit", "8bit", "binary"):
             buf, start, end = part.buf, part.body_start, part.body_end
         else:
-            buf = self.decoded_bytes(part)
-            self.decoded -= len(buf)  # counted again when the attachment itself is decoded
+            # only the header section is wanted: decode a bounded prefix, not the whole message
+            chunks: list[bytes] = []
+            decode_body(cte, part.body[:_NESTED_HEAD_BYTES], chunks.append, gzip_limit=_NESTED_HEAD_BYTES)
+            buf = b"".join(chunks)
             start, end = 0, len(buf)
         try:
             nested, _ = hdr.split_headers(buf, start, end, self.limits.header, [])
@@ -489,8 +493,6 @@ def _unquote(value: str) -> str:
 
 
 def _guess_type(name: str | None) -> str:
-    import mimetypes
-
     return (mimetypes.guess_type(name or "")[0]) or "application/octet-stream"
 
 
