@@ -65,6 +65,12 @@ class DependencyAccessDeniedError(RetryableError):
     reason = "access_denied"
 
 
+class ConfigurationError(RetryableError):
+    """A function's settings are missing or invalid: an operator must fix the deployment, then redrive."""
+
+    reason = "configuration"
+
+
 # --------------------------------------------------------------------------- permanent leaves: decrypt
 
 
@@ -141,6 +147,21 @@ class MalformedMessageError(PermanentError):
     """The input is not an email at all (empty, or no header field before the body)."""
 
     reason = "malformed"
+
+
+# --------------------------------------------------------------------------- permanent leaves: routing, policy
+
+
+class VirusDetectedError(PermanentError):
+    """SES's virus scan gave the verdict FAIL: the email is quarantined, never delivered."""
+
+    reason = "virus"
+
+
+class NoKnownRecipientError(PermanentError):
+    """None of the email's recipients in our domain is a registered mailbox: it ends Unroutable."""
+
+    reason = "unroutable"
 
 
 def leaf_errors() -> dict[str, type[MailroomError]]:

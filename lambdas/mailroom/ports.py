@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from mailroom.models import Mailbox
 
 
 class Readable(Protocol):
@@ -91,4 +94,52 @@ class Sink(Protocol):
 
     def discard(self) -> None:
         """Drop everything written; safe to call more than once, or after a failed commit."""
+        ...
+
+
+class ObjectStore(BlobStore, Protocol):
+    """A ``BlobStore`` that can also copy server-side and tell whether a key exists."""
+
+    def exists(self, bucket: str, key: str) -> bool:
+        """Whether ``bucket/key`` exists (a missing key is ``False``, not an error)."""
+        ...
+
+    def copy_object(self, source_bucket: str, source_key: str, bucket: str, key: str) -> None:
+        """Copy one object server-side (metadata and content type travel with it)."""
+        ...
+
+
+class MailboxRegistry(Protocol):
+    """Address → mailbox lookups."""
+
+    def lookup(self, addresses: Sequence[str]) -> list[Mailbox]:
+        """The registered mailboxes among ``addresses`` (lower-case), in the order given."""
+        ...
+
+
+class InboxStore(Protocol):
+    """Where delivered emails become items of a user's inbox."""
+
+    def put_if_absent(self, item: Mapping[str, Any]) -> bool:
+        """Write ``item`` unless one with its key exists; ``True`` when it was written now."""
+        ...
+
+
+class StatusStore(Protocol):
+    """One record per email (by SES message id): received → delivered | quarantined | unroutable | failed."""
+
+    def mark_received(self, message_id: str, *, received_at: str, execution_arn: str, now: str) -> None:
+        """Create the record unless one exists (a duplicate event must not reset a finished email)."""
+        ...
+
+    def mark_delivered(self, message_id: str, *, items: int, now: str) -> None:
+        """Record delivery."""
+        ...
+
+
+class Workflow(Protocol):
+    """Starts one execution per email."""
+
+    def start(self, name: str, payload: Mapping[str, Any]) -> tuple[str, bool]:
+        """Start execution ``name``; ``(execution ARN, started now)`` — an existing one is not an error."""
         ...

@@ -23,6 +23,7 @@ from botocore.exceptions import (
 )
 
 from mailroom.errors import (
+    DatabaseUnavailableError,
     DependencyAccessDeniedError,
     EncryptionContextMismatchError,
     KeyServiceUnavailableError,
@@ -30,6 +31,7 @@ from mailroom.errors import (
     RetryableError,
     SourceObjectMissingError,
     StorageUnavailableError,
+    WorkflowUnavailableError,
 )
 
 THROTTLING_CODES: Final = frozenset(
@@ -106,6 +108,48 @@ def kms_error(exc: BaseException, *, operation: str, key_id: str | None = None) 
         if _is_denied(exc):
             return DependencyAccessDeniedError(f"{where} was denied ({code}); fix the key policy, then redrive")
     return _generic(exc, where, KeyServiceUnavailableError)
+
+
+def dynamodb_error(exc: BaseException, *, operation: str, table: str) -> MailroomError | None:
+    """The taxonomy error for a failed DynamoDB call (a failed condition is not an error: callers handle it)."""
+    where = f"DynamoDB {operation} on {table}"
+    if isinstance(exc, ClientError) and _is_denied(exc):
+        return DependencyAccessDeniedError(f"{where} was denied ({error_code(exc)}); fix the policy, then redrive")
+    if isinstance(exc, ClientError) and error_code(exc) == "ResourceNotFoundException":
+        return DatabaseUnavailableError(f"{where}: the table does not exist (ResourceNotFoundException)")
+    return _generic(exc, where, DatabaseUnavailableError)
+
+
+def workflow_error(exc: BaseException, *, operation: str) -> MailroomError | None:
+    """The taxonomy error for a failed Step Functions call."""
+    where = f"Step Functions {operation}"
+    if isinstance(exc, ClientError) and _is_denied(exc):
+        return DependencyAccessDeniedError(f"{where} was denied ({error_code(exc)}); fix the policy, then retry")
+    return _generic(exc, where, WorkflowUnavailableError)
+
+
+@contextmanager
+def translated_dynamodb_errors(*, operation: str, table: str) -> Iterator[None]:
+    """Raise taxonomy errors for DynamoDB failures inside the block."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        mapped = dynamodb_error(exc, operation=operation, table=table)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+@contextmanager
+def translated_workflow_errors(*, operation: str) -> Iterator[None]:
+    """Raise taxonomy errors for Step Functions failures inside the block."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        mapped = workflow_error(exc, operation=operation)
+        if mapped is None:
+            raise
+        raise mapped from exc
 
 
 @contextmanager

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 import boto3
+from botocore.exceptions import ClientError
 
-from mailroom.adapters.aws_errors import translated_s3_errors
+from mailroom.adapters.aws_errors import S3_MISSING_CODES, error_code, translated_s3_errors
 from mailroom.ports import StoredObject
 
 if TYPE_CHECKING:
@@ -49,6 +50,22 @@ class S3BlobStore:
             extra["Metadata"] = dict(metadata)
         with translated_s3_errors(operation="PutObject", bucket=bucket, key=key):
             self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentLength=size, **extra)
+
+    def exists(self, bucket: str, key: str) -> bool:
+        """HeadObject; 404 is ``False`` (needs s3:ListBucket, or S3 answers 403 for a missing key)."""
+        try:
+            with translated_s3_errors(operation="HeadObject", bucket=bucket, key=key):
+                self._client.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in S3_MISSING_CODES:
+                return False
+            raise
+        return True
+
+    def copy_object(self, source_bucket: str, source_key: str, bucket: str, key: str) -> None:
+        """CopyObject (objects here are at most 40 MB, far below the 5 GB single-copy limit)."""
+        with translated_s3_errors(operation="CopyObject", bucket=source_bucket, key=source_key, source=True):
+            self._client.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": source_bucket, "Key": source_key})
 
 
 class _TranslatedBody:

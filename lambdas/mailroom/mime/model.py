@@ -66,6 +66,7 @@ class ParsedEmail:
     defects: list[str]
     verdicts: Verdicts
     recipients: list[str]
+    envelope_recipients: list[str] = field(default_factory=list)
 
     def to_contract(self) -> dict[str, Any]:
         """The JSON object of the `mailroom parse --json` contract (shared/corpora/README.md)."""

@@ -291,10 +291,12 @@ class _Parser:
         recipients = [addr for _, addr in to + cc]
         for name in ("delivered-to", "x-original-to"):
             recipients += [addr for _, addr in hdr.addresses(h.get_all(name))]
-        received = h.get("received")
+        envelope: list[str] = []
+        received = h.get("received")  # the topmost: SES's own, naming the recipient when there is one
         if received:
             match = _RECEIVED_FOR.search(received)
             if match:
+                envelope.append(match.group(1).lower())
                 recipients.append(match.group(1))
         return ParsedEmail(
             message_id=hdr.message_id(h.get("message-id")),
@@ -310,6 +312,7 @@ class _Parser:
             defects=sorted(set(self.defects)),
             verdicts=_verdicts(h),
             recipients=list(dict.fromkeys(r.lower() for r in recipients if "@" in r)),
+            envelope_recipients=[r for r in envelope if "@" in r],
         )
 
 

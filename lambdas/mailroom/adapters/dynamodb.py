@@ -1,0 +1,141 @@
+"""The mailbox registry, the inbox and the status records on DynamoDB."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from mailroom.adapters.aws_errors import error_code, translated_dynamodb_errors
+from mailroom.errors import DatabaseUnavailableError
+from mailroom.models import Mailbox
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+BATCH_GET_LIMIT: Final = 100
+_UNPROCESSED_ROUNDS: Final = 5
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Plain values → DynamoDB attribute values (``None`` values are left out)."""
+    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """DynamoDB attribute values → plain values."""
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def _client(client: DynamoDBClient | None) -> DynamoDBClient:
+    return client if client is not None else boto3.client("dynamodb")
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    return error_code(exc) == "ConditionalCheckFailedException"
+
+
+class DynamoMailboxRegistry:
+    """Mailboxes keyed by ``address`` (lower case); items: ``address``, ``user``, ``tenant``, ``enabled``."""
+
+    def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
+        self._table = table
+        self._client = _client(client)
+
+    def lookup(self, addresses: Sequence[str]) -> list[Mailbox]:
+        """BatchGetItem (100 keys a call; unprocessed keys are asked again a few times)."""
+        wanted = list(dict.fromkeys(a.lower() for a in addresses))
+        found: dict[str, Mailbox] = {}
+        for start in range(0, len(wanted), BATCH_GET_LIMIT):
+            keys: list[dict[str, Any]] = [{"address": {"S": a}} for a in wanted[start : start + BATCH_GET_LIMIT]]
+            for attempt in range(_UNPROCESSED_ROUNDS):
+                if attempt:
+                    time.sleep(0.05 * 2**attempt)  # unprocessed keys mean throttling: back off a little
+                with translated_dynamodb_errors(operation="BatchGetItem", table=self._table):
+                    response = self._client.batch_get_item(
+                        RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+                    )
+                for raw in response.get("Responses", {}).get(self._table, []):
+                    item = from_item(raw)
+                    if item.get("enabled", True):
+                        found[item["address"]] = Mailbox(
+                            address=item["address"], user=item["user"], tenant=item.get("tenant", "default")
+                        )
+                unprocessed = response.get("UnprocessedKeys") or {}
+                keys = list(unprocessed[self._table]["Keys"]) if self._table in unprocessed else []
+                if not keys:
+                    break
+            else:
+                raise DatabaseUnavailableError(f"DynamoDB BatchGetItem on {self._table} left keys unprocessed")
+        return [found[a] for a in wanted if a in found]
+
+
+class DynamoInbox:
+    """Inbox items keyed by (``user``, ``message_id``): one per user and email, written once."""
+
+    def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
+        self._table = table
+        self._client = _client(client)
+
+    def put_if_absent(self, item: Mapping[str, Any]) -> bool:
+        """Conditional PutItem: a retry or replay finds the item and writes nothing."""
+        try:
+            with translated_dynamodb_errors(operation="PutItem", table=self._table):
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=to_item(item),
+                    ConditionExpression="attribute_not_exists(#u)",
+                    ExpressionAttributeNames={"#u": "user"},
+                )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+
+class DynamoStatusStore:
+    """Status records keyed by ``message_id``; ``status`` + ``updated_at`` feed the ``by-status`` index."""
+
+    def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
+        self._table = table
+        self._client = _client(client)
+
+    def mark_received(self, message_id: str, *, received_at: str, execution_arn: str, now: str) -> None:
+        """Create the record unless it exists: a duplicate S3 event must not reset a finished email."""
+        try:
+            with translated_dynamodb_errors(operation="PutItem", table=self._table):
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=to_item(
+                        {
+                            "message_id": message_id,
+                            "status": "received",
+                            "received_at": received_at,
+                            "updated_at": now,
+                            "execution_arn": execution_arn,
+                        }
+                    ),
+                    ConditionExpression="attribute_not_exists(message_id)",
+                )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+
+    def mark_delivered(self, message_id: str, *, items: int, now: str) -> None:
+        """Set status delivered and clear any earlier failure (a replayed email ends here too)."""
+        with translated_dynamodb_errors(operation="UpdateItem", table=self._table):
+            self._client.update_item(
+                TableName=self._table,
+                Key={"message_id": {"S": message_id}},
+                UpdateExpression="SET #s = :s, updated_at = :now, delivered_at = :now, items = :n "
+                "REMOVE step, #e, reason",
+                ExpressionAttributeNames={"#s": "status", "#e": "error"},
+                ExpressionAttributeValues={":s": {"S": "delivered"}, ":now": {"S": now}, ":n": {"N": str(items)}},
+            )

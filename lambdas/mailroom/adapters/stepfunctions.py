@@ -1,0 +1,42 @@
+"""Workflow on AWS Step Functions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from mailroom.adapters.aws_errors import error_code, translated_workflow_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN an execution named ``name`` of ``state_machine_arn`` has (or will have)."""
+    prefix, _, machine = state_machine_arn.rpartition(":stateMachine:")
+    return f"{prefix}:execution:{machine}:{name}"
+
+
+class StepFunctionsWorkflow:
+    """Starts executions of one state machine, named so that a duplicate start is harmless."""
+
+    def __init__(self, state_machine_arn: str, client: SFNClient | None = None) -> None:
+        self._arn = state_machine_arn
+        self._client: SFNClient = client if client is not None else boto3.client("stepfunctions")
+
+    def start(self, name: str, payload: Mapping[str, Any]) -> tuple[str, bool]:
+        """StartExecution; ``ExecutionAlreadyExists`` means an earlier delivery of the event started it."""
+        try:
+            with translated_workflow_errors(operation="StartExecution"):
+                response = self._client.start_execution(
+                    stateMachineArn=self._arn, name=name, input=json.dumps(dict(payload), separators=(",", ":"))
+                )
+        except ClientError as exc:
+            if error_code(exc) == "ExecutionAlreadyExists":
+                return execution_arn(self._arn, name), False
+            raise
+        return response["executionArn"], True

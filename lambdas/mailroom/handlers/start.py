@@ -1,0 +1,56 @@
+"""Starter: SQS batch of S3 notifications → one execution per email (partial batch failures)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mailroom import composition
+from mailroom.adapters.dynamodb import DynamoStatusStore
+from mailroom.adapters.stepfunctions import StepFunctionsWorkflow
+from mailroom.observability import count, logger, metrics, tracer
+from mailroom.settings import StarterSettings
+from mailroom.steps.start import Skipped, incoming_objects, start
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@functools.cache
+def settings() -> StarterSettings:
+    """Read once per cold start."""
+    return StarterSettings.from_env()
+
+
+def record_handler(record: SQSRecord) -> None:
+    """Start the execution of every email one SQS message names; raising fails only this message."""
+    config = settings()
+    workflow = StepFunctionsWorkflow(config.state_machine_arn, composition.stepfunctions())
+    status = DynamoStatusStore(config.status_table, composition.dynamodb())
+    for item in incoming_objects(record.body, prefix=config.incoming_prefix):
+        if isinstance(item, Skipped):
+            logger.info("skipped an S3 event", extra={"reason": item.reason, "key": item.key})
+            count("EventsSkipped")
+            continue
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+        started = start(item, workflow=workflow, status=status, now=now)
+        logger.info(
+            "execution started" if started else "execution existed already",
+            extra={"message_id": item.message_id, "size": item.size},
+        )
+        count("Received" if started else "DuplicateEvents")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """SQS event source entry point: returns ``batchItemFailures`` for the messages to redeliver."""
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return dict(response)

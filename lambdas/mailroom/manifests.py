@@ -1,0 +1,48 @@
+"""Reading and writing manifests (and other small objects) through a ``BlobStore``."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import Final
+
+from mailroom.errors import MessageTooLargeError
+from mailroom.models import Manifest, ObjectRef
+from mailroom.ports import BlobStore
+
+READ_CHUNK: Final = 1 << 20
+MANIFEST_LIMIT: Final = 64 << 20
+
+
+def read_bytes(store: BlobStore, bucket: str, key: str, *, limit: int) -> bytes:
+    """The whole object, refused with ``MessageTooLargeError`` above ``limit`` bytes."""
+    with store.open_object(bucket, key) as obj:
+        if obj.size > limit:
+            raise MessageTooLargeError(f"the object is {obj.size} bytes; the limit is {limit}")
+        buffer = bytearray()
+        while chunk := obj.body.read(READ_CHUNK):
+            buffer += chunk
+    return bytes(buffer)
+
+
+def put_bytes(store: BlobStore, bucket: str, key: str, data: bytes, *, content_type: str) -> ObjectRef:
+    """Publish ``data`` and return a reference with its size and digest."""
+    store.put_object(bucket, key, io.BytesIO(data), size=len(data), content_type=content_type)
+    return ObjectRef(bucket=bucket, key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+
+def put_manifest(store: BlobStore, bucket: str, key: str, manifest: Manifest) -> ObjectRef:
+    """Publish ``manifest`` as JSON (fields in model order: the same manifest is always the same bytes)."""
+    data = manifest.model_dump_json().encode()
+    return put_bytes(store, bucket, key, data, content_type="application/json")
+
+
+def read_manifest(store: BlobStore, ref: ObjectRef) -> Manifest:
+    """Load a manifest written by ``put_manifest``."""
+    return Manifest.model_validate_json(read_bytes(store, ref.bucket, ref.key, limit=MANIFEST_LIMIT))
+
+
+def existing_ref(store: BlobStore, bucket: str, key: str) -> ObjectRef:
+    """A reference (size and digest as stored) to an object that exists."""
+    data = read_bytes(store, bucket, key, limit=MANIFEST_LIMIT)
+    return ObjectRef(bucket=bucket, key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())

@@ -1,0 +1,69 @@
+"""Logger, metrics and tracer, shared by every handler, and the wrapper that makes a handler a step.
+
+Logs carry identifiers, sizes and error names only: never addresses, subjects, content or keys.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mailroom.errors import MailroomError, NoKnownRecipientError, PermanentError
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def count(name: str, value: float = 1, *, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
+    """One metric point; with dimensions it is flushed on its own so they do not leak onto others."""
+    if not dimensions:
+        metrics.add_metric(name=name, unit=unit, value=value)
+        return
+    with single_metric(name=name, unit=unit, value=value, namespace=metrics.namespace) as metric:
+        for key, dim in dimensions.items():
+            metric.add_dimension(name=key, value=dim)
+
+
+def step(name: str) -> Callable[[Callable[[Mapping[str, Any]], dict[str, Any]]], Handler]:
+    """Make ``run(event) -> result`` the Lambda handler of state ``name``.
+
+    Adds the Lambda context and the SES message id (as correlation id) to every log line, flushes
+    metrics, traces, and counts each raised taxonomy error by step and name before re-raising it
+    unchanged: its class name is what the state machine's Retry and Catch match.
+    """
+
+    def wrap(run: Callable[[Mapping[str, Any]], dict[str, Any]]) -> Handler:
+        @functools.wraps(run)
+        @logger.inject_lambda_context(clear_state=True)
+        @metrics.log_metrics
+        @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
+        def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+            message_id = event.get("message_id") if isinstance(event, dict) else None
+            if isinstance(message_id, str):
+                logger.set_correlation_id(message_id)
+                tracer.put_annotation(key="message_id", value=message_id)
+            logger.append_keys(step=name)
+            try:
+                return run(event)
+            except MailroomError as exc:
+                error = type(exc).__name__
+                outcome = (
+                    "Unroutable"
+                    if isinstance(exc, NoKnownRecipientError)
+                    else ("Quarantined" if isinstance(exc, PermanentError) else "StepFailed")
+                )
+                logger.warning("step raised %s", error, extra={"reason": exc.reason, "detail": str(exc)})
+                count(outcome, step=name, error=error)
+                raise
+
+        return handler
+
+    return wrap

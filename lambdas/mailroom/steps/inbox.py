@@ -1,0 +1,56 @@
+"""Inbox: one item per user the email is for, each written exactly once, then the email is delivered."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from mailroom.manifests import read_manifest
+from mailroom.models import Archived, Delivered, Mailbox, Manifest, ManifestFile
+from mailroom.ports import BlobStore, InboxStore, StatusStore
+
+SUBJECT_LIMIT: Final = 998  # RFC 5322's line limit: plenty for a list view
+ATTACHMENT_LIST_LIMIT: Final = 256 * 1024  # DynamoDB items stop at 400 KB; beyond this, the manifest has the list
+
+
+def deliver(email: Archived, *, store: BlobStore, inbox: InboxStore, status: StatusStore, now: str) -> Delivered:
+    """Write every inbox item (a conditional put: exactly once however often this runs), then mark delivered."""
+    manifest = read_manifest(store, email.manifest)
+    new = sum(inbox.put_if_absent(inbox_item(manifest, mailbox, email, now)) for mailbox in manifest.mailboxes)
+    status.mark_delivered(email.message_id, items=len(manifest.mailboxes), now=now)
+    return Delivered(message_id=email.message_id, items=len(manifest.mailboxes), new_items=new)
+
+
+def inbox_item(manifest: Manifest, mailbox: Mailbox, email: Archived, now: str) -> dict[str, Any]:
+    """The inbox item of ``mailbox``'s user: what a list view shows, and where the files are."""
+    files = [_file(f) for f in manifest.attachments]
+    listed = len(json.dumps(files)) <= ATTACHMENT_LIST_LIMIT
+    return {
+        "user": mailbox.user,
+        "message_id": manifest.message_id,
+        "tenant": mailbox.tenant,
+        "mailbox": mailbox.address,
+        "subject": (manifest.subject or "")[:SUBJECT_LIMIT],
+        "from": manifest.senders[0] if manifest.senders else None,
+        "header_message_id": manifest.header_message_id,
+        "received_at": manifest.received_at,
+        "delivered_at": now,
+        "archive_bucket": email.manifest.bucket,
+        "manifest_key": email.manifest.key,
+        "text_key": manifest.text.key if manifest.text else None,
+        "html_key": manifest.html.key if manifest.html else None,
+        "attachment_count": len(files),
+        "attachments": files if listed else None,
+    }
+
+
+def _file(f: ManifestFile) -> dict[str, Any]:
+    return {
+        "filename": f.filename,
+        "safe_filename": f.safe_filename,
+        "content_type": f.content_type,
+        "size": f.size,
+        "sha256": f.sha256,
+        "inline": f.inline,
+        "key": f.location.key,
+    }
