@@ -108,25 +108,21 @@ class DynamoStatusStore:
         self._client = _client(client)
 
     def mark_received(self, message_id: str, *, received_at: str, execution_arn: str, now: str) -> None:
-        """Create the record unless it exists: a duplicate S3 event must not reset a finished email."""
-        try:
-            with translated_dynamodb_errors(operation="PutItem", table=self._table):
-                self._client.put_item(
-                    TableName=self._table,
-                    Item=to_item(
-                        {
-                            "message_id": message_id,
-                            "status": "received",
-                            "received_at": received_at,
-                            "updated_at": now,
-                            "execution_arn": execution_arn,
-                        }
-                    ),
-                    ConditionExpression="attribute_not_exists(message_id)",
-                )
-        except ClientError as exc:
-            if not _is_condition_failure(exc):
-                raise
+        """Fill in what is missing only: a duplicate event, or an execution that already ended, keeps its status."""
+        with translated_dynamodb_errors(operation="UpdateItem", table=self._table):
+            self._client.update_item(
+                TableName=self._table,
+                Key={"message_id": {"S": message_id}},
+                UpdateExpression="SET #s = if_not_exists(#s, :s), received_at = if_not_exists(received_at, :r), "
+                "updated_at = if_not_exists(updated_at, :now), execution_arn = if_not_exists(execution_arn, :arn)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":s": {"S": "received"},
+                    ":r": {"S": received_at},
+                    ":now": {"S": now},
+                    ":arn": {"S": execution_arn},
+                },
+            )
 
     def mark_delivered(self, message_id: str, *, items: int, now: str) -> None:
         """Set status delivered and clear any earlier failure (a replayed email ends here too)."""
