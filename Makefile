@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAMPLE ?= tests/fixtures/scanner_mail.eml
 
-.PHONY: setup run test check lint types bench corpus clean
+.PHONY: setup run test check lint types bench corpus clean tools template-check sam-build
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH" >&2; exit 1; }
@@ -29,7 +29,7 @@ lint: setup
 types: setup
 	$(BIN)/mypy
 
-check: lint types test
+check: lint types test template-check
 
 bench: setup
 	$(BIN)/python bench/run.py
@@ -39,3 +39,38 @@ corpus: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Infrastructure tools, each in its own python3.11 venv outside .venv: checkov downgrades boto3 and
+# packaging (breaking pytest), aws-sam-cli pins boto3 exactly. Pinned so a new release adds no check
+# overnight; a version bump changes the stamp name and so reinstalls.
+TOOLS_PY ?= python3.11
+TOOLS := .venv-tools
+SAM_CLI_VERSION := 1.170.0
+CHECKOV_VERSION := 3.3.30
+SAM_STAMP := $(TOOLS)/sam/.installed-$(SAM_CLI_VERSION)
+CHECKOV_STAMP := $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)
+SAM_PYENV ?= 3.11.7:3.13.0
+
+$(SAM_STAMP):
+	@command -v $(TOOLS_PY) >/dev/null || { echo "need $(TOOLS_PY) on PATH" >&2; exit 1; }
+	@test -x $(TOOLS)/sam/bin/python || $(TOOLS_PY) -m venv $(TOOLS)/sam
+	$(TOOLS)/sam/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/sam/bin/python -m pip install --quiet 'aws-sam-cli==$(SAM_CLI_VERSION)'
+	@rm -f $(TOOLS)/sam/.installed-* && touch $@
+
+$(CHECKOV_STAMP):
+	@command -v $(TOOLS_PY) >/dev/null || { echo "need $(TOOLS_PY) on PATH" >&2; exit 1; }
+	@test -x $(TOOLS)/checkov/bin/python || $(TOOLS_PY) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/checkov/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	@rm -f $(TOOLS)/checkov/.installed-* && touch $@
+
+tools: $(SAM_STAMP) $(CHECKOV_STAMP)
+
+# cfn-lint (raw and SAM-translated), checkov (both), sam validate --lint: offline, no AWS account.
+template-check: setup tools
+	bash tools/infra_check.sh
+
+# Builds into .aws-sam/build; python3.13 must be on PATH for the python3.13 runtime (pyenv).
+sam-build: tools
+	PYENV_VERSION=$(SAM_PYENV) bash tools/sam_build.sh

@@ -13,7 +13,6 @@ from typing import Any
 
 import cfnlint.api
 import pytest
-
 from mailroom.errors import PermanentError, RetryableError, leaf_errors
 
 ROOT = Path(__file__).resolve().parents[2]
