@@ -1,0 +1,348 @@
+"""An SMTP listener that plays SES receiving: it accepts mail for one domain and stores it as SES would.
+
+Each accepted message gets a fresh SES message id, the trace and verdict headers SES prepends, and
+is written client-side encrypted with the rule's KMS key to ``<prefix><message id>`` in the incoming
+bucket: one object per message, whatever the number of recipients. Messages of 5 MiB and more are
+written with a multipart upload, so the S3 event is ``ObjectCreated:CompleteMultipartUpload``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, AnyStr, Final, Self
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from mailroom.adapters.kms import KmsKeyService
+from mailroom.sesformat import is_account_id
+
+from mailroom_cli.ses_producer import encrypt_for_ses, new_ses_message_id
+
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES: Final = 40 * 1024 * 1024
+MAX_RECIPIENTS: Final = 50
+MULTIPART_THRESHOLD: Final = 5 * 1024 * 1024
+PART_SIZE: Final = 5 * 1024 * 1024
+SETUP_NOTIFICATION: Final = "AMAZON_SES_SETUP_NOTIFICATION"
+
+REPLY_NO_SUCH_MAILBOX: Final = "550 5.1.1 Mailbox does not exist"
+REPLY_BAD_ADDRESS: Final = "501 5.1.3 Bad recipient address syntax"
+REPLY_TOO_MANY_RECIPIENTS: Final = "452 4.5.3 Too many recipients"
+REPLY_TOO_BIG: Final = "552 5.3.4 Message too big"
+REPLY_TRY_LATER: Final = "451 4.3.0 Temporary failure storing the message, try again later"
+
+# aiosmtpd enforces the size limit itself (while reading, without buffering the excess) but words
+# its refusals its own way; these are reworded to the enhanced status code a mail server gives.
+_REWORDED: Final = {
+    "552 Error: Too much mail data": REPLY_TOO_BIG,
+    "552 Error: message size exceeds fixed maximum message size": REPLY_TOO_BIG,
+}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NULL_SENDER: Final = "<>"
+
+
+@dataclass(frozen=True)
+class SesSmtpSettings:
+    """What the emulated receipt rule and its S3 action are: recipient domain, bucket, prefix, key."""
+
+    domain: str
+    bucket: str
+    kms_key_id: str
+    account_id: str
+    region: str
+    rule_name: str
+    host: str = "127.0.0.1"
+    port: int = 2525
+    prefix: str = "inbound/"
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    max_recipients: int = MAX_RECIPIENTS
+    scan_enabled: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("domain", "bucket", "kms_key_id", "region", "rule_name", "host"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} must not be empty")
+        if "@" in self.domain or not self.domain.isascii():
+            raise ValueError("domain must be an ASCII domain name, not an address")
+        if not is_account_id(self.account_id):
+            raise ValueError("account_id must be a 12-digit AWS account id")
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port must be between 0 and 65535 (0: any free port)")
+        if self.max_message_bytes <= 0 or self.max_recipients <= 0:
+            raise ValueError("max_message_bytes and max_recipients must be positive")
+
+    @property
+    def smtp_host(self) -> str:
+        """The name SES's receiving endpoint has in this region (the ``by`` of its Received header)."""
+        return f"inbound-smtp.{self.region}.amazonaws.com"
+
+
+def recipient_matches(address: str, domain: str) -> bool:
+    """Whether a receipt rule naming ``domain`` takes mail for ``address``: that domain exactly, any case.
+
+    A rule for ``example.com`` does not take mail for its subdomains (that takes ``.example.com``).
+    """
+    local, at, address_domain = address.rpartition("@")
+    return bool(at and local) and address_domain.isascii() and address_domain.lower() == domain.lower()
+
+
+def ses_trace_headers(
+    *,
+    message_id: str,
+    mail_from: str,
+    helo: str,
+    peer_ip: str,
+    recipients: list[str],
+    settings: SesSmtpSettings,
+    received_at: datetime,
+) -> bytes:
+    """The header block SES prepends to a received message, in SES's order and folding.
+
+    ``Received`` names the recipient only when there is exactly one. SPF cannot be evaluated
+    offline, so it reports ``none``; there is no DKIM or DMARC line, as SES writes none when it has
+    no signature or policy to check. SES's own ``X-SES-RECEIPT``/``X-SES-DKIM-SIGNATURE`` are
+    signatures of AWS's and are not imitated.
+    """
+    sender = "" if mail_from == _NULL_SENDER else _safe(mail_from)
+    helo, peer_ip = _safe(helo), _safe(peer_ip)
+    date = format_datetime(received_at.astimezone(UTC)) + " (UTC)"
+    received = f"from {helo} ([{peer_ip}])\r\n by {settings.smtp_host} with SMTP id {message_id}"
+    if len(recipients) == 1:
+        received += f"\r\n for {_safe(recipients[0])};\r\n {date}"
+    else:
+        received += f";\r\n {date}"
+    # With a null reverse-path SPF checks the HELO name (RFC 7208 section 2.3).
+    spf_domain = sender.rpartition("@")[2] if sender else helo
+    spf = (
+        f"none (spfCheck: {peer_ip} is neither permitted nor denied by domain of {spf_domain})"
+        f" client-ip={peer_ip}; envelope-from={sender}; helo={helo};"
+    )
+    lines = [f"Return-Path: <{sender}>", f"Received: {received}"]
+    if settings.scan_enabled:
+        lines += ["X-SES-Spam-Verdict: PASS", "X-SES-Virus-Verdict: PASS"]
+    lines += [f"Received-SPF: {spf}", f"Authentication-Results: amazonses.com;\r\n spf={spf}"]
+    return "".join(line + "\r\n" for line in lines).encode("utf-8", "replace")
+
+
+def setup_notification_text(now: datetime) -> bytes:
+    """The message SES writes as ``<prefix>AMAZON_SES_SETUP_NOTIFICATION`` when the rule is created."""
+    lines = [
+        f"Date: {format_datetime(now.astimezone(UTC))}",
+        "To: recipient@example.com",
+        "From: Amazon Web Services <no-reply-aws@amazon.com>",
+        "Subject: Amazon SES Setup Notification",
+        "",
+        "Hello,",
+        "",
+        "You received this message because you attempted to set up Amazon SES to deliver emails to this S3 bucket.",
+        "",
+        "Please note that the rule that you configured to deliver emails to this S3 bucket is only valid if the"
+        " entire setup process is successful. For more information about",
+        "setting up email-receiving rules, see the Amazon SES Developer Guide at"
+        " http://docs.aws.amazon.com/ses/latest/DeveloperGuide/Welcome.html .",
+        "",
+        "Thank you for using Amazon SES!",
+        "",
+        "The Amazon SES Team",
+    ]
+    return "".join(line + "\r\n" for line in lines).encode("ascii")
+
+
+def _safe(value: str) -> str:
+    # Envelope values come from the client; a bare LF inside a command line would otherwise start a
+    # header of the client's choosing above everything the pipeline trusts.
+    return _CONTROL.sub("?", value)
+
+
+@dataclass
+class SesReceiver:
+    """The aiosmtpd handler: checks recipients like the receipt rule, stores accepted mail like its S3 action."""
+
+    settings: SesSmtpSettings
+    s3: S3Client = field(repr=False)
+    kms: KMSClient = field(repr=False)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        """Accept a recipient in the rule's domain; refuse others, and any beyond SES's per-message limit."""
+        if "@" not in address:
+            return REPLY_BAD_ADDRESS
+        if not recipient_matches(address, self.settings.domain):
+            return REPLY_NO_SUCH_MAILBOX
+        if address.lower() in (accepted.lower() for accepted in envelope.rcpt_tos):
+            return "250 OK"
+        if len(envelope.rcpt_tos) >= self.settings.max_recipients:
+            return REPLY_TOO_MANY_RECIPIENTS
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Store the message with SES's headers under a fresh SES message id; any storage fault is a 451."""
+        content = envelope.original_content or b""
+        message_id = new_ses_message_id()
+        headers = ses_trace_headers(
+            message_id=message_id,
+            mail_from=envelope.mail_from or _NULL_SENDER,
+            helo=session.host_name or "unknown",
+            peer_ip=_peer_ip(session),
+            recipients=envelope.rcpt_tos,
+            settings=self.settings,
+            received_at=datetime.now(UTC),
+        )
+        message = headers + content
+        loop = asyncio.get_running_loop()
+        try:
+            # boto3 blocks: store on a worker thread so other sessions keep being served meanwhile.
+            await loop.run_in_executor(None, functools.partial(self.store, message, message_id))
+        except Exception as exc:  # noqa: BLE001 - whatever the storage fault, the sender must retry, not lose mail
+            logger.warning("could not store message %s (%s): replied 451", message_id, type(exc).__name__)
+            return REPLY_TRY_LATER
+        logger.info("accepted message %s: %d bytes, %d recipient(s)", message_id, len(message), len(envelope.rcpt_tos))
+        return f"250 Ok {message_id}"
+
+    def store(self, message: bytes, message_id: str) -> str:
+        """Encrypt ``message`` as SES does and write it to ``<prefix><message_id>``; returns the key."""
+        settings = self.settings
+        encrypted = encrypt_for_ses(
+            message,
+            key_service=KmsKeyService(self.kms, key_id=settings.kms_key_id),
+            kms_key_id=settings.kms_key_id,
+            message_id=message_id,
+            rule_name=settings.rule_name,
+            account_id=settings.account_id,
+        )
+        key = settings.prefix + message_id
+        if encrypted.content_length < MULTIPART_THRESHOLD:
+            self.s3.put_object(
+                Bucket=settings.bucket,
+                Key=key,
+                Body=encrypted.body.read(),
+                ContentLength=encrypted.content_length,
+                Metadata=encrypted.metadata,
+            )
+            return key
+        upload = self.s3.create_multipart_upload(Bucket=settings.bucket, Key=key, Metadata=encrypted.metadata)
+        upload_id = upload["UploadId"]
+        try:
+            parts: list[CompletedPartTypeDef] = []
+            # BufferedReader.read(n) returns n bytes until the end: every part but the last is full size.
+            while chunk := encrypted.body.read(PART_SIZE):
+                number = len(parts) + 1
+                part = self.s3.upload_part(
+                    Bucket=settings.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk
+                )
+                parts.append({"ETag": part["ETag"], "PartNumber": number})
+            self.s3.complete_multipart_upload(
+                Bucket=settings.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            self.s3.abort_multipart_upload(Bucket=settings.bucket, Key=key, UploadId=upload_id)
+            raise
+        return key
+
+
+def _peer_ip(session: Session) -> str:
+    peer: object = session.peer  # typed as str by aiosmtpd, but a (host, port, ...) tuple for TCP
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return str(peer or "unknown")
+
+
+class _SesSmtp(SMTP):
+    async def push(self, status: AnyStr) -> None:
+        if isinstance(status, str):
+            await super().push(_REWORDED.get(status, status))
+        else:
+            await super().push(status)
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _SesSmtp(self.handler, **self.SMTP_kwargs)
+
+    def _trigger_server(self) -> None:
+        # With port 0 the OS chose the port: learn it before aiosmtpd connects to check the server.
+        if isinstance(self.server, asyncio.Server) and self.server.sockets:
+            self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()  # type: ignore[no-untyped-call]  # aiosmtpd leaves it unannotated
+
+
+class SesSmtpListener:
+    """The SMTP listener of local mode; serves on its own thread between ``start()`` and ``stop()``."""
+
+    def __init__(self, settings: SesSmtpSettings, *, s3: S3Client, kms: KMSClient) -> None:
+        self.settings = settings
+        self.receiver = SesReceiver(settings, s3=s3, kms=kms)
+        self._controller: _Controller | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """``(host, port)`` the listener serves on; with port 0, the port the OS chose."""
+        if self._controller is None:
+            raise RuntimeError("the SMTP listener is not running")
+        return self.settings.host, int(self._controller.port)
+
+    def start(self) -> None:
+        """Bind and serve; returns once the listener answers."""
+        if self._controller is not None:
+            raise RuntimeError("the SMTP listener is already running")
+        controller = _Controller(
+            self.receiver,
+            hostname=self.settings.host,
+            port=self.settings.port,
+            server_hostname=self.settings.smtp_host,
+            ident="ESMTP (mailroom local SES emulator)",
+            data_size_limit=self.settings.max_message_bytes,
+        )
+        # aiosmtpd logs every DATA line at DEBUG and every envelope address at INFO: keep email content
+        # (and the chatter) out of the logs whatever the root level; this module logs one line a message.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
+        controller.start()
+        self._controller = controller
+        logger.info(
+            "SMTP listener for @%s on %s:%d (bucket %s, prefix %r)",
+            self.settings.domain,
+            *self.address,
+            self.settings.bucket,
+            self.settings.prefix,
+        )
+
+    def stop(self) -> None:
+        """Stop serving; a no-op when not running."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def write_setup_notification(self, now: datetime | None = None) -> bool:
+        """Write ``<prefix>AMAZON_SES_SETUP_NOTIFICATION`` unless it exists; returns whether it was written."""
+        settings, s3 = self.settings, self.receiver.s3
+        key = settings.prefix + SETUP_NOTIFICATION
+        listing = s3.list_objects_v2(Bucket=settings.bucket, Prefix=key, MaxKeys=1)
+        if any(item.get("Key") == key for item in listing.get("Contents", [])):
+            return False
+        s3.put_object(Bucket=settings.bucket, Key=key, Body=setup_notification_text(now or datetime.now(UTC)))
+        return True
