@@ -75,7 +75,7 @@ class Delivered(_Model):
     """Inbox's output, the execution's result on the happy path."""
 
     message_id: str
-    status: Literal["delivered"] = "delivered"
+    status: Literal["delivered", "duplicate"] = "delivered"
     items: int
     new_items: int
 

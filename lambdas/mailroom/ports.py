@@ -124,6 +124,10 @@ class InboxStore(Protocol):
         """Write ``item`` unless one with its key exists; ``True`` when it was written now."""
         ...
 
+    def claim(self, user: str, key: str, message_id: str) -> str:
+        """Record ``message_id`` as the first email with ``key`` for ``user``; return whichever was first."""
+        ...
+
 
 class StatusStore(Protocol):
     """One record per email (by SES message id): received → delivered | quarantined | unroutable | failed."""
@@ -134,6 +138,10 @@ class StatusStore(Protocol):
 
     def mark_delivered(self, message_id: str, *, items: int, now: str) -> None:
         """Record delivery."""
+        ...
+
+    def mark_duplicate(self, message_id: str, *, duplicate_of: str, now: str) -> None:
+        """Record that every user had this email already (same Message-ID header, earlier SES message)."""
         ...
 
 

@@ -99,6 +99,29 @@ class DynamoInbox:
             raise
         return True
 
+    def claim(self, user: str, key: str, message_id: str) -> str:
+        """Conditional put of a marker ``(user, key) → owner``; on conflict, the owner already recorded."""
+        try:
+            with translated_dynamodb_errors(operation="PutItem", table=self._table):
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=to_item({"user": user, "message_id": key, "owner": message_id}),
+                    ConditionExpression="attribute_not_exists(#u) OR #o = :m",
+                    ExpressionAttributeNames={"#u": "user", "#o": "owner"},
+                    ExpressionAttributeValues={":m": {"S": message_id}},
+                )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+            with translated_dynamodb_errors(operation="GetItem", table=self._table):
+                found = self._client.get_item(
+                    TableName=self._table,
+                    Key={"user": {"S": user}, "message_id": {"S": key}},
+                    ConsistentRead=True,
+                )
+            return str(from_item(found["Item"])["owner"]) if "Item" in found else message_id
+        return message_id
+
 
 class DynamoStatusStore:
     """Status records keyed by ``message_id``; ``status`` + ``updated_at`` feed the ``by-status`` index."""
@@ -122,6 +145,17 @@ class DynamoStatusStore:
                     ":now": {"S": now},
                     ":arn": {"S": execution_arn},
                 },
+            )
+
+    def mark_duplicate(self, message_id: str, *, duplicate_of: str, now: str) -> None:
+        """Set status duplicate, naming the SES message that was delivered first."""
+        with translated_dynamodb_errors(operation="UpdateItem", table=self._table):
+            self._client.update_item(
+                TableName=self._table,
+                Key={"message_id": {"S": message_id}},
+                UpdateExpression="SET #s = :s, updated_at = :now, duplicate_of = :d REMOVE step, #e, reason",
+                ExpressionAttributeNames={"#s": "status", "#e": "error"},
+                ExpressionAttributeValues={":s": {"S": "duplicate"}, ":now": {"S": now}, ":d": {"S": duplicate_of}},
             )
 
     def mark_delivered(self, message_id: str, *, items: int, now: str) -> None:

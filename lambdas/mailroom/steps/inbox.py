@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any, Final
 
@@ -9,16 +10,41 @@ from mailroom.manifests import read_manifest
 from mailroom.models import Archived, Delivered, Mailbox, Manifest, ManifestFile
 from mailroom.ports import BlobStore, InboxStore, StatusStore
 
+DEDUP_PREFIX: Final = "dup#"  # sort keys of dedup markers in the inbox table; never an SES id (those are [0-9a-v])
 SUBJECT_LIMIT: Final = 998  # RFC 5322's line limit: plenty for a list view
 ATTACHMENT_LIST_LIMIT: Final = 256 * 1024  # DynamoDB items stop at 400 KB; beyond this, the manifest has the list
 
 
 def deliver(email: Archived, *, store: BlobStore, inbox: InboxStore, status: StatusStore, now: str) -> Delivered:
-    """Write every inbox item (a conditional put: exactly once however often this runs), then mark delivered."""
+    """Write every inbox item (a conditional put: exactly once however often this runs), then mark delivered.
+
+    A sender that retransmits (same ``Message-ID`` header, new SES message) reaches nobody twice: the
+    first SES message to claim the header for a user owns it, later ones are duplicates for that user.
+    """
     manifest = read_manifest(store, email.manifest)
-    new = sum(inbox.put_if_absent(inbox_item(manifest, mailbox, email, now)) for mailbox in manifest.mailboxes)
-    status.mark_delivered(email.message_id, items=len(manifest.mailboxes), now=now)
-    return Delivered(message_id=email.message_id, items=len(manifest.mailboxes), new_items=new)
+    dedup = dedup_key(manifest.header_message_id)
+    items = new = 0
+    first_owner: str | None = None
+    for mailbox in manifest.mailboxes:
+        if dedup is not None:
+            owner = inbox.claim(mailbox.user, dedup, email.message_id)
+            if owner != email.message_id:
+                first_owner = first_owner or owner
+                continue
+        items += 1
+        new += inbox.put_if_absent(inbox_item(manifest, mailbox, email, now))
+    if items == 0 and first_owner is not None:
+        status.mark_duplicate(email.message_id, duplicate_of=first_owner, now=now)
+        return Delivered(message_id=email.message_id, status="duplicate", items=0, new_items=0)
+    status.mark_delivered(email.message_id, items=items, now=now)
+    return Delivered(message_id=email.message_id, items=items, new_items=new)
+
+
+def dedup_key(header_message_id: str | None) -> str | None:
+    """The inbox key that marks a ``Message-ID`` header as seen (None: no header, no deduplication)."""
+    if not header_message_id or not header_message_id.strip("<> "):
+        return None
+    return DEDUP_PREFIX + hashlib.sha256(header_message_id.strip().lower().encode()).hexdigest()[:40]
 
 
 def inbox_item(manifest: Manifest, mailbox: Mailbox, email: Archived, now: str) -> dict[str, Any]:

@@ -1,0 +1,206 @@
+"""The Lambda runtime of local mode: moto's Lambda invoke, dispatched in-process to our handlers.
+
+moto would run a function in Docker; here ``LambdaFunction.invoke`` is replaced (in this process,
+where the moto server runs) by an import of the function's ``Handler`` from its ``CodeUri``. Results
+and errors come back in the shape the Python runtime gives them on AWS — an unhandled exception is
+``X-Amz-Function-Error: Unhandled`` with ``{"errorMessage", "errorType", "requestId", "stackTrace"}``
+— so the state machine's Retry and Catch see the same error names as in the cloud.
+
+Functions share one process, so their environments are merged into ``os.environ`` once; a
+variable two functions set differently is refused at start (it could not be emulated faithfully).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.awslambda.models import LambdaFunction
+
+Observer = Callable[["Invocation"], None]
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One function as the template declares it."""
+
+    logical_id: str
+    name: str
+    handler: str
+    code_dir: str
+    environment: Mapping[str, str]
+    timeout: int = 3
+    memory: int = 128
+    arn: str = ""
+
+
+@dataclass
+class Invocation:
+    """One call of a function, for progress output and tests."""
+
+    function: FunctionSpec
+    event: Any
+    started: float
+    duration_ms: float = 0.0
+    error_type: str | None = None
+    result: Any = None
+
+
+@dataclass
+class _Injected:
+    """A fault an operator asked for: raise ``error`` on the next ``remaining`` calls (None: until healed)."""
+
+    error: type[BaseException]
+    remaining: int | None
+
+
+@dataclass
+class LocalRuntime:
+    """Function name → handler; installs itself into moto's Lambda backend."""
+
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    observers: list[Observer] = field(default_factory=list)
+    faults: dict[str, _Injected] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _original: Any = None
+
+    def register(self, spec: FunctionSpec) -> None:
+        """Make ``spec`` invocable by its function name."""
+        self.functions[spec.name] = spec
+
+    def merged_environment(self) -> dict[str, str]:
+        """Every function's variables; a variable with two different values is an error."""
+        merged: dict[str, str] = {}
+        for spec in self.functions.values():
+            for key, value in spec.environment.items():
+                if key in merged and merged[key] != value:
+                    raise ValueError(
+                        f"{key} is {merged[key]!r} for one function and {value!r} for {spec.logical_id}: "
+                        "local mode runs all functions in one process and cannot give them different values"
+                    )
+                merged[key] = value
+        return merged
+
+    def install(self) -> None:
+        """Apply the environment, make the code importable, and take over moto's invoke."""
+        os.environ.update(self.merged_environment())
+        for spec in self.functions.values():
+            if spec.code_dir not in sys.path:
+                sys.path.insert(0, spec.code_dir)
+        _forget_cold_start_state()
+        runtime = self
+        self._original = LambdaFunction.invoke
+
+        def invoke(fn: LambdaFunction, body: str, request_headers: Any, response_headers: Any) -> str | bytes:
+            return runtime.invoke(fn.function_name, body, response_headers)
+
+        LambdaFunction.invoke = invoke  # type: ignore[method-assign,assignment]
+
+    def uninstall(self) -> None:
+        """Give moto its invoke back."""
+        if self._original is not None:
+            LambdaFunction.invoke = self._original  # type: ignore[method-assign]
+            self._original = None
+
+    def fail(self, step: str, error: type[BaseException], times: int | None) -> None:
+        """Make ``step``'s function raise ``error`` on its next ``times`` calls (None: until healed)."""
+        spec = self.by_step(step)
+        with self._lock:
+            self.faults[spec.name] = _Injected(error, times)
+
+    def heal(self, step: str | None = None) -> None:
+        """Stop injecting faults (into one step, or all)."""
+        with self._lock:
+            if step is None:
+                self.faults.clear()
+            else:
+                self.faults.pop(self.by_step(step).name, None)
+
+    def by_step(self, step: str) -> FunctionSpec:
+        """The function of state ``step`` (``Archive`` → ``ArchiveFunction``)."""
+        for spec in self.functions.values():
+            if spec.logical_id.lower() in (step.lower(), f"{step.lower()}function"):
+                return spec
+        raise KeyError(f"no function for step {step!r}; known: {sorted(s.logical_id for s in self.functions.values())}")
+
+    def invoke(self, name: str, body: str, response_headers: Any) -> bytes:
+        """Run one invocation; the Python runtime's error shape on an unhandled exception."""
+        spec = self.functions.get(name)
+        if spec is None:
+            raise KeyError(f"function {name} is not part of the local stack")
+        event = json.loads(body) if body else {}
+        call = Invocation(function=spec, event=event, started=time.time())
+        request_id = str(uuid.uuid4())
+        try:
+            self._injected(spec)
+            call.result = _load(spec.handler)(event, _Context(spec, request_id))
+            payload = json.dumps(call.result)
+        except Exception as exc:  # noqa: BLE001 - this *is* the runtime: every error becomes the error payload
+            call.error_type = type(exc).__name__
+            response_headers["x-amz-function-error"] = "Unhandled"
+            payload = json.dumps(
+                {
+                    "errorMessage": str(exc),
+                    "errorType": type(exc).__name__,
+                    "requestId": request_id,
+                    "stackTrace": traceback.format_tb(exc.__traceback__),
+                }
+            )
+        call.duration_ms = (time.time() - call.started) * 1000
+        for observer in self.observers:
+            observer(call)
+        return payload.encode()
+
+    def _injected(self, spec: FunctionSpec) -> None:
+        with self._lock:
+            fault = self.faults.get(spec.name)
+            if fault is None:
+                return
+            if fault.remaining is not None:
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    del self.faults[spec.name]
+        raise fault.error(f"injected by `mailroom local fail` into {spec.logical_id}")
+
+
+def _forget_cold_start_state() -> None:
+    """A new stack is a new cold start: drop cached clients and settings of handlers imported before."""
+    for name, module in list(sys.modules.items()):
+        if name == "mailroom.composition":
+            module.reset()
+        elif name.startswith("mailroom.handlers.") and hasattr(module, "settings"):
+            module.settings.cache_clear()
+
+
+def _load(handler: str) -> Callable[[Any, Any], Any]:
+    module_name, _, attribute = handler.rpartition(".")
+    module = importlib.import_module(module_name)
+    function: Callable[[Any, Any], Any] = getattr(module, attribute)
+    return function
+
+
+class _Context:
+    """The parts of the Lambda context object handlers and Powertools read."""
+
+    def __init__(self, spec: FunctionSpec, request_id: str) -> None:
+        self.function_name = spec.name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = spec.arn
+        self.memory_limit_in_mb = spec.memory
+        self.aws_request_id = request_id
+        self.log_group_name = f"/aws/lambda/{spec.name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + spec.timeout
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left of the function's timeout."""
+        return max(0, int((self._deadline - time.monotonic()) * 1000))

@@ -1,0 +1,306 @@
+"""The local stack: moto over HTTP, the template's resources, our handlers as its Lambdas, SMTP as SES.
+
+One process holds everything: the moto server (with its Step Functions interpreter running the real
+ASL), the in-process Lambda runtime, the SQS pollers standing in for event source mappings, and the
+SMTP listener playing SES. State lives as long as the process does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from mailroom_cli.local.poller import SqsPoller
+from mailroom_cli.local.provision import Provisioned, provision, template_path
+from mailroom_cli.local.runtime import Invocation, LocalRuntime
+from mailroom_cli.local.smtp import SesSmtpListener, SesSmtpSettings
+from mailroom_cli.local.template import SamTemplate
+
+log = logging.getLogger(__name__)
+
+ACCOUNT_ID = "123456789012"  # moto's default account
+REGION = "eu-west-1"
+DEFAULT_DOMAIN = "in.mailroom.localhost"
+STACK_NAME = "mailroom-local"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+}
+
+
+@dataclass
+class LocalOptions:
+    """How to run the local stack."""
+
+    host: str = "127.0.0.1"
+    aws_port: int = 4566
+    smtp_port: int = 2525
+    domain: str = DEFAULT_DOMAIN
+    retry_scale: float = 1.0  # 1.0: backoff waits as the ASL asks; --fast-retries makes them tiny
+    template: Path | None = None
+    state_file: Path | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+class RetryClock:
+    """Stands in for ``time`` in moto's retrier: records each requested wait, sleeps it scaled."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+        self.requested: list[float] = []
+        self._lock = threading.Lock()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds × scale`` (the unscaled value is recorded)."""
+        with self._lock:
+            self.requested.append(seconds)
+        time.sleep(seconds * self.scale)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+class LocalStack:
+    """Start with ``start()`` (or as a context manager); ``info`` says where everything is."""
+
+    def __init__(self, options: LocalOptions | None = None) -> None:
+        self.options = options or LocalOptions()
+        self.runtime = LocalRuntime()
+        self.retry_clock = RetryClock(self.options.retry_scale)
+        self.provisioned = Provisioned()
+        self.template: SamTemplate | None = None
+        self.smtp: SesSmtpListener | None = None
+        self.pollers: list[SqsPoller] = []
+        self._server: Any = None
+        self._saved_env: dict[str, str | None] = {}
+        self._patched: list[Callable[[], None]] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> LocalStack:
+        """Bring the whole stack up; on any failure, take down what was started."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        from moto.core.config import default_user_config
+        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+        opts = self.options
+        self._set_env(
+            {
+                **FAKE_CREDENTIALS,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                "MOTO_PORT": str(opts.aws_port),  # moto's Step Functions calls Lambda back on localhost:$MOTO_PORT
+                "AWS_PROFILE": None,
+                "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+                "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines would drown the progress output
+                "POWERTOOLS_LOG_LEVEL": os.environ.get("MAILROOM_LOG_LEVEL", "WARNING"),
+            }
+        )
+        default_user_config["stepfunctions"] = {"execute_state_machine": True}
+        default_user_config["lambda"] = {"use_docker": False}
+        self._patch_retry_clock()
+        self._server = ThreadedMotoServer(ip_address=opts.host, port=opts.aws_port, verbose=False)
+        self._server.start()
+        self.template = SamTemplate(
+            opts.template or template_path(),
+            parameters={"RecipientDomain": opts.domain, "Stage": "local", **opts.parameters},
+            region=REGION,
+            account_id=ACCOUNT_ID,
+            stack_name=STACK_NAME,
+        )
+        self.provisioned = provision(self.template, self.client)
+        for spec in self.provisioned.functions:
+            self.runtime.register(spec)
+        self.runtime.install()
+        self._patched.append(self.runtime.uninstall)
+        out = self.provisioned.outputs
+        self.smtp = SesSmtpListener(
+            SesSmtpSettings(
+                host=opts.host,
+                port=opts.smtp_port,
+                domain=out.get("RecipientDomain", opts.domain),
+                bucket=out["IncomingBucketName"],
+                prefix=out.get("IncomingPrefix", "inbound/"),
+                kms_key_id=out["KmsKeyArn"],
+                account_id=ACCOUNT_ID,
+                region=REGION,
+                rule_name=out["ReceiptRuleName"],
+            ),
+            s3=self.client("s3"),
+            kms=self.client("kms"),
+        )
+        self.smtp.start()
+        self.smtp.write_setup_notification()
+        for source in self.provisioned.event_sources:
+            poller = SqsPoller(source, sqs=self.client("sqs"), lambda_client=self.client("lambda"), region=REGION)
+            poller.start()
+            self.pollers.append(poller)
+        if opts.state_file is not None:
+            write_state(opts.state_file, self.info())
+
+    def stop(self) -> None:
+        """Stop pollers, SMTP, the runtime and moto; restore the environment."""
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers.clear()
+        if self.smtp is not None:
+            with contextlib.suppress(Exception):
+                self.smtp.stop()
+            self.smtp = None
+        while self._patched:
+            self._patched.pop()()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                self._server.stop()
+            self._server = None
+        if self.options.state_file is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.options.state_file.unlink()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def endpoint_url(self) -> str:
+        """Where the emulated AWS APIs answer."""
+        return f"http://{self.options.host}:{self.options.aws_port}"
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for the local endpoint."""
+        return boto3.session.Session().client(
+            service,  # type: ignore[call-overload]
+            region_name=REGION,
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            config=Config(retries={"mode": "standard", "max_attempts": 3}),
+        )
+
+    def _set_env(self, values: dict[str, str | None]) -> None:
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def _patch_retry_clock(self) -> None:
+        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+        # moto's retrier calls ``time.sleep(interval)``: give that module a clock that records and scales.
+        original = vars(retrier_decl)["time"]
+        setattr(retrier_decl, "time", self.retry_clock)  # noqa: B010 - not an exported attribute
+
+        def restore() -> None:
+            setattr(retrier_decl, "time", original)  # noqa: B010
+
+        self._patched.append(restore)
+
+    # ------------------------------------------------------------------ what is where
+
+    def info(self) -> dict[str, Any]:
+        """``mailroom local info --json``: the keys of DESIGN §7."""
+        out = self.provisioned.outputs
+        smtp_host, smtp_port = self.smtp.address if self.smtp else (self.options.host, self.options.smtp_port)
+        return {
+            "endpoint_url": self.endpoint_url,
+            "region": REGION,
+            "account_id": ACCOUNT_ID,
+            "smtp": f"{smtp_host}:{smtp_port}",
+            "domain": out.get("RecipientDomain", self.options.domain),
+            "incoming_bucket": out.get("IncomingBucketName"),
+            "incoming_prefix": out.get("IncomingPrefix", "inbound/"),
+            "kms_key_arn": out.get("KmsKeyArn"),
+            "receipt_rule_name": out.get("ReceiptRuleName"),
+            "queue_url": out.get("IncomingQueueUrl"),
+            "dlq_url": out.get("DeadLetterQueueUrl"),
+            "state_machine_arn": out.get("StateMachineArn"),
+            "tables": {
+                "mailboxes": out.get("MailboxTableName"),
+                "inbox": out.get("InboxTableName"),
+                "status": out.get("StatusTableName"),
+            },
+            "buckets": {
+                "incoming": out.get("IncomingBucketName"),
+                "staging": out.get("StagingBucketName"),
+                "archive": out.get("ArchiveBucketName"),
+            },
+            "pid": os.getpid(),
+        }
+
+    def observe(self, observer: Callable[[Invocation], None]) -> None:
+        """Call ``observer`` after every Lambda invocation."""
+        self.runtime.observers.append(observer)
+
+
+def write_state(path: Path, info: dict[str, Any]) -> None:
+    """Tell other ``mailroom`` commands where the running local stack is."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info, indent=2))
+    tmp.replace(path)
+
+
+def default_state_file() -> Path:
+    """``$MAILROOM_STATE_DIR/local.json`` (default ``~/.cache/mailroom``)."""
+    base = os.environ.get("MAILROOM_STATE_DIR") or str(Path.home() / ".cache" / "mailroom")
+    return Path(base) / "local.json"
+
+
+def read_state(path: Path | None = None) -> dict[str, Any] | None:
+    """The running local stack's info, or None when none runs (a stale file is ignored)."""
+    path = path or default_state_file()
+    try:
+        info: dict[str, Any] = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    pid = info.get("pid")
+    if isinstance(pid, int):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+    return info
+
+
+@contextlib.contextmanager
+def running(options: LocalOptions | None = None) -> Iterator[LocalStack]:
+    """A started stack for the duration of the block."""
+    stack = LocalStack(options).start()
+    try:
+        yield stack
+    finally:
+        stack.stop()

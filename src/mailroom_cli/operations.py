@@ -1,0 +1,221 @@
+"""What the CLI does, as functions over a ``Target`` (thin layers over paginated boto3 calls)."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import smtplib
+from collections.abc import Iterator, Sequence
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Any
+
+from mailroom.adapters.dynamodb import from_item, to_item
+from mailroom.adapters.kms import KmsKeyService
+from mailroom.crypto import decrypt_ses_object
+from mailroom.routing import in_domain
+from mailroom.sinks import TempFileSink
+
+from mailroom_cli.target import Target
+
+
+class OperationError(RuntimeError):
+    """A CLI operation that cannot be done as asked (unknown item, bad address…)."""
+
+
+def _scan(target: Target, table: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    paginator = target.client("dynamodb").get_paginator("scan")
+    for page in paginator.paginate(TableName=table, **kwargs):
+        for item in page.get("Items", []):
+            yield from_item(item)
+
+
+# ---------------------------------------------------------------------------- mailboxes
+
+
+def add_mailbox(target: Target, address: str, *, user: str, tenant: str = "default") -> dict[str, str]:
+    """Register ``address`` (lower-cased) for ``user``; it must be in the stack's recipient domain."""
+    address = address.strip().lower()
+    domain = target.names.get("RecipientDomain")
+    if "@" not in address or (domain and not in_domain(address, domain)):
+        raise OperationError(f"{address!r} is not an address in the recipient domain {domain}")
+    item = {"address": address, "user": user, "tenant": tenant, "enabled": True}
+    target.client("dynamodb").put_item(TableName=target.name("MailboxTableName"), Item=to_item(item))
+    return {"address": address, "user": user, "tenant": tenant}
+
+
+def list_mailboxes(target: Target) -> list[dict[str, str]]:
+    """Every registered mailbox, sorted by address."""
+    items = _scan(target, target.name("MailboxTableName"))
+    rows = [{"address": i["address"], "user": i["user"], "tenant": i.get("tenant", "default")} for i in items]
+    return sorted(rows, key=lambda r: r["address"])
+
+
+# ---------------------------------------------------------------------------- inbox
+
+
+def _inbox_row(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": item["message_id"],
+        "message_id": item["message_id"],
+        "user": item["user"],
+        "subject": item.get("subject"),
+        "from": item.get("from"),
+        "received_at": item.get("received_at"),
+        "attachments": [
+            {
+                "filename": a.get("filename"),
+                "safe_filename": a.get("safe_filename"),
+                "content_type": a.get("content_type"),
+                "size": int(a.get("size", 0)),
+                "sha256": a.get("sha256"),
+            }
+            for a in item.get("attachments") or []
+        ],
+    }
+
+
+def inbox(target: Target, user: str) -> list[dict[str, Any]]:
+    """The user's inbox items, newest first."""
+    paginator = target.client("dynamodb").get_paginator("query")
+    rows: list[dict[str, Any]] = []
+    for page in paginator.paginate(
+        TableName=target.name("InboxTableName"),
+        KeyConditionExpression="#u = :u",
+        ExpressionAttributeNames={"#u": "user"},
+        ExpressionAttributeValues={":u": {"S": user}},
+    ):
+        rows.extend(_inbox_row(from_item(i)) for i in page.get("Items", []))
+    return sorted(rows, key=lambda r: str(r["received_at"] or ""), reverse=True)
+
+
+def inbox_item(target: Target, item_id: str, *, user: str | None = None) -> dict[str, Any]:
+    """One inbox item with its archive keys (by user + id, or found by id alone)."""
+    table = target.name("InboxTableName")
+    if user is not None:
+        response = target.client("dynamodb").get_item(
+            TableName=table, Key={"user": {"S": user}, "message_id": {"S": item_id}}, ConsistentRead=True
+        )
+        if "Item" not in response:
+            raise OperationError(f"user {user} has no inbox item {item_id}")
+        return from_item(response["Item"])
+    matches = list(
+        _scan(
+            target,
+            table,
+            FilterExpression="message_id = :m",
+            ExpressionAttributeValues={":m": {"S": item_id}},
+        )
+    )
+    if not matches:
+        raise OperationError(f"no inbox item {item_id}")
+    if len(matches) > 1:
+        users = ", ".join(sorted(str(m["user"]) for m in matches))
+        raise OperationError(f"{item_id} is in several inboxes ({users}): say which with --user")
+    return matches[0]
+
+
+def save_attachments(target: Target, item: dict[str, Any], directory: Path) -> list[Path]:
+    """Download every attachment of ``item`` from the archive into ``directory``, checking each SHA-256."""
+    directory.mkdir(parents=True, exist_ok=True)
+    s3 = target.client("s3")
+    bucket = str(item.get("archive_bucket") or target.name("ArchiveBucketName"))
+    saved: list[Path] = []
+    used: set[str] = set()
+    for attachment in item.get("attachments") or []:
+        name = _unique(str(attachment.get("safe_filename") or "attachment"), used)
+        path = directory / name
+        digest = hashlib.sha256()
+        body = s3.get_object(Bucket=bucket, Key=attachment["key"])["Body"]
+        with path.open("wb") as out:
+            while chunk := body.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != attachment.get("sha256"):
+            path.unlink()
+            raise OperationError(f"{name}: the archived bytes do not match the recorded SHA-256")
+        saved.append(path)
+    return saved
+
+
+def _unique(name: str, used: set[str]) -> str:
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:
+        stem, suffix = name, ""
+    candidate, n = name, 1
+    while candidate.lower() in used:
+        n += 1
+        candidate = f"{stem} ({n}).{suffix}" if suffix else f"{stem} ({n})"
+    used.add(candidate.lower())
+    return candidate
+
+
+# ---------------------------------------------------------------------------- raw
+
+
+def save_raw(target: Target, message_id: str, output: Path) -> int:
+    """Decrypt the stored original ``inbound/<message_id>`` into ``output``; its size in bytes."""
+    s3 = target.client("s3")
+    bucket = target.name("IncomingBucketName")
+    key = target.names.get("IncomingPrefix", "inbound/") + message_id
+    response = s3.get_object(Bucket=bucket, Key=key)
+    account = target.name("KmsKeyArn").split(":")[4]
+
+    def publish(body: Any, size: int) -> None:
+        with output.open("wb") as out:
+            for chunk in iter(lambda: body.read(1 << 20), b""):
+                out.write(chunk)
+
+    result = decrypt_ses_object(
+        response["Body"],
+        metadata=response.get("Metadata", {}),
+        size=response["ContentLength"],
+        keys=KmsKeyService(target.client("kms")),
+        sink=TempFileSink(publish),
+        expected_account=account,
+        expected_message_id=message_id,
+    )
+    return result.size
+
+
+# ---------------------------------------------------------------------------- send
+
+
+def build_message(
+    *, to: Sequence[str], sender: str, subject: str, body: str, attachments: Sequence[Path]
+) -> EmailMessage:
+    """A plain email with files attached (types guessed from their names)."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = ", ".join(to)
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
+    message.set_content(body)
+    for path in attachments:
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        maintype, _, subtype = kind.partition("/")
+        message.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype, filename=path.name)
+    return message
+
+
+def send(smtp: str, message: EmailMessage, *, to: Sequence[str], sender: str) -> str:
+    """Deliver over plain SMTP; returns the server's reply to DATA (locally ``Ok <SES message id>``)."""
+    host, _, port = smtp.rpartition(":")
+    with smtplib.SMTP(host, int(port), timeout=60) as client:
+        client.ehlo("mailroom-cli")
+        code, reply = client.mail(sender)
+        if code != 250:
+            raise OperationError(f"MAIL FROM refused: {code} {reply.decode(errors='replace')}")
+        accepted = 0
+        for address in to:
+            code, reply = client.rcpt(address)
+            if code in (250, 251):
+                accepted += 1
+            else:
+                raise OperationError(f"{address} refused: {code} {reply.decode(errors='replace')}")
+        code, reply = client.data(message.as_bytes())
+        if code != 250:
+            raise OperationError(f"message refused: {code} {reply.decode(errors='replace')}")
+    return reply.decode(errors="replace")
