@@ -7,6 +7,7 @@ import mimetypes
 import smtplib
 from collections.abc import Iterator, Sequence
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,8 @@ def build_message(
     for path in attachments:
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         maintype, _, subtype = kind.partition("/")
+        if maintype in ("message", "multipart"):  # attached as a file (base64), not re-parsed as MIME
+            maintype, subtype = "application", "octet-stream"
         message.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype, filename=path.name)
     return message
 
@@ -215,7 +218,7 @@ def send(smtp: str, message: EmailMessage, *, to: Sequence[str], sender: str) ->
                 accepted += 1
             else:
                 raise OperationError(f"{address} refused: {code} {reply.decode(errors='replace')}")
-        code, reply = client.data(message.as_bytes())
+        code, reply = client.data(message.as_bytes(policy=SMTP))
         if code != 250:
             raise OperationError(f"message refused: {code} {reply.decode(errors='replace')}")
     return reply.decode(errors="replace")

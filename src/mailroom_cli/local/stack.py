@@ -117,8 +117,10 @@ class LocalStack:
             }
         )
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
-        default_user_config["lambda"] = {"use_docker": False}
         self._patch_retry_clock()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per HTTP request otherwise
+        # moto logs every failed state with the whole parsed definition; histories tell it better
+        logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
         self._server = ThreadedMotoServer(ip_address=opts.host, port=opts.aws_port, verbose=False)
         self._server.start()
         self.template = SamTemplate(
