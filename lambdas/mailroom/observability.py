@@ -52,7 +52,7 @@ def step(name: str) -> Callable[[Callable[[Mapping[str, Any]], dict[str, Any]]],
                 tracer.put_annotation(key="message_id", value=message_id)
             logger.append_keys(step=name)
             try:
-                return run(event)
+                result = run(event)
             except MailroomError as exc:
                 error = type(exc).__name__
                 outcome = (
@@ -63,6 +63,8 @@ def step(name: str) -> Callable[[Callable[[Mapping[str, Any]], dict[str, Any]]],
                 logger.warning("step raised %s", error, extra={"reason": exc.reason, "detail": str(exc)})
                 count(outcome, step=name, error=error)
                 raise
+            count(f"{name}Succeeded")
+            return result
 
         return handler
 

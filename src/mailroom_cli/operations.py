@@ -17,6 +17,7 @@ from mailroom.adapters.kms import KmsKeyService
 from mailroom.crypto import decrypt_ses_object
 from mailroom.routing import in_domain
 from mailroom.sinks import TempFileSink
+from mailroom.steps.inbox import DEDUP_PREFIX
 
 from mailroom_cli.target import Target
 
@@ -87,7 +88,8 @@ def inbox(target: Target, user: str) -> list[dict[str, Any]]:
         ExpressionAttributeNames={"#u": "user"},
         ExpressionAttributeValues={":u": {"S": user}},
     ):
-        rows.extend(_inbox_row(from_item(i)) for i in page.get("Items", []))
+        items = (from_item(i) for i in page.get("Items", []))
+        rows.extend(_inbox_row(i) for i in items if not str(i["message_id"]).startswith(DEDUP_PREFIX))
     return sorted(rows, key=lambda r: str(r["received_at"] or ""), reverse=True)
 
 
@@ -204,21 +206,35 @@ def build_message(
 
 
 def send(smtp: str, message: EmailMessage, *, to: Sequence[str], sender: str) -> str:
-    """Deliver over plain SMTP; returns the server's reply to DATA (locally ``Ok <SES message id>``)."""
+    """Deliver ``message`` over plain SMTP; the server's reply to DATA (locally ``Ok <SES message id>``)."""
+    return send_raw(smtp, message.as_bytes(policy=SMTP), to=to, sender=sender)
+
+
+def send_raw(smtp: str, data: bytes, *, to: Sequence[str], sender: str) -> str:
+    """Deliver raw message bytes over plain SMTP; the server's reply to DATA."""
     host, _, port = smtp.rpartition(":")
     with smtplib.SMTP(host, int(port), timeout=60) as client:
         client.ehlo("mailroom-cli")
         code, reply = client.mail(sender)
         if code != 250:
             raise OperationError(f"MAIL FROM refused: {code} {reply.decode(errors='replace')}")
-        accepted = 0
         for address in to:
             code, reply = client.rcpt(address)
-            if code in (250, 251):
-                accepted += 1
-            else:
+            if code not in (250, 251):
                 raise OperationError(f"{address} refused: {code} {reply.decode(errors='replace')}")
-        code, reply = client.data(message.as_bytes(policy=SMTP))
+        code, reply = client.data(data)
         if code != 250:
             raise OperationError(f"message refused: {code} {reply.decode(errors='replace')}")
     return reply.decode(errors="replace")
+
+
+# ---------------------------------------------------------------------------- status
+
+
+def email_status(target: Target, message_id: str) -> str | None:
+    """The status record's ``status`` for one email (None when there is no record yet)."""
+    response = target.client("dynamodb").get_item(
+        TableName=target.name("StatusTableName"), Key={"message_id": {"S": message_id}}, ConsistentRead=True
+    )
+    item = response.get("Item")
+    return str(item["status"]["S"]) if item and "status" in item else None

@@ -164,8 +164,7 @@ class DynamoStatusStore:
             self._client.update_item(
                 TableName=self._table,
                 Key={"message_id": {"S": message_id}},
-                UpdateExpression="SET #s = :s, updated_at = :now, delivered_at = :now, #n = :n "
-                "REMOVE step, #e, reason",
+                UpdateExpression="SET #s = :s, updated_at = :now, delivered_at = :now, #n = :n REMOVE step, #e, reason",
                 ExpressionAttributeNames={"#s": "status", "#e": "error", "#n": "items"},
                 ExpressionAttributeValues={":s": {"S": "delivered"}, ":now": {"S": now}, ":n": {"N": str(items)}},
             )

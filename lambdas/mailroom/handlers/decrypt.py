@@ -6,11 +6,13 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from mailroom import composition
 from mailroom.adapters.kms import KmsKeyService
 from mailroom.adapters.s3 import S3BlobStore
 from mailroom.models import IncomingObject
-from mailroom.observability import step
+from mailroom.observability import count, step
 from mailroom.settings import DecryptSettings
 from mailroom.steps.decrypt import decrypt
 
@@ -33,4 +35,5 @@ def handler(event: Mapping[str, Any]) -> dict[str, Any]:
         account_id=config.account_id,
         max_message_bytes=config.max_message_bytes,
     )
+    count("Bytes", result.mime.size, unit=MetricUnit.Bytes)
     return result.model_dump(mode="json")

@@ -50,6 +50,7 @@ def record_handler(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """SQS event source entry point: returns ``batchItemFailures`` for the messages to redeliver."""
+    count("Batches")
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -63,6 +63,31 @@ class _Injected:
     remaining: int | None
 
 
+class _LambdaOutput:
+    """``sys.stdout`` while the stack runs: what handlers print (JSON logs, EMF metrics) goes to a log.
+
+    On AWS that output lands in CloudWatch Logs, not in anyone's terminal; here it goes to
+    ``log_path`` so the terminal shows progress only. Other threads write through unchanged.
+    """
+
+    def __init__(self, original: Any, sink: Any) -> None:
+        self.original = original
+        self.sink = sink
+        self.local = threading.local()
+
+    def _target(self) -> Any:
+        return self.sink if getattr(self.local, "in_lambda", False) else self.original
+
+    def write(self, text: str) -> int:
+        return int(self._target().write(text))
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.original, name)
+
+
 @dataclass
 class LocalRuntime:
     """Function name → handler; installs itself into moto's Lambda backend."""
@@ -70,8 +95,11 @@ class LocalRuntime:
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     observers: list[Observer] = field(default_factory=list)
     faults: dict[str, _Injected] = field(default_factory=dict)
+    log_path: str | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _original: Any = None
+    _output: _LambdaOutput | None = None
 
     def register(self, spec: FunctionSpec) -> None:
         """Make ``spec`` invocable by its function name."""
@@ -93,6 +121,10 @@ class LocalRuntime:
     def install(self) -> None:
         """Apply the environment, make the code importable, and take over moto's invoke."""
         os.environ.update(self.merged_environment())
+        os.environ.update(self.overrides)  # local-only settings win over the template's (log level…)
+        if self.log_path is not None and self._output is None:
+            self._output = _LambdaOutput(sys.stdout, open(self.log_path, "a", buffering=1))  # noqa: SIM115
+            sys.stdout = self._output
         for spec in self.functions.values():
             if spec.code_dir not in sys.path:
                 sys.path.insert(0, spec.code_dir)
@@ -110,6 +142,11 @@ class LocalRuntime:
         if self._original is not None:
             LambdaFunction.invoke = self._original  # type: ignore[method-assign]
             self._original = None
+        if self._output is not None:
+            if sys.stdout is self._output:
+                sys.stdout = self._output.original
+            self._output.sink.close()
+            self._output = None
 
     def fail(self, step: str, error: type[BaseException], times: int | None) -> None:
         """Make ``step``'s function raise ``error`` on its next ``times`` calls (None: until healed)."""
@@ -140,6 +177,8 @@ class LocalRuntime:
         event = json.loads(body) if body else {}
         call = Invocation(function=spec, event=event, started=time.time())
         request_id = str(uuid.uuid4())
+        if self._output is not None:
+            self._output.local.in_lambda = True
         try:
             self._injected(spec)
             call.result = _load(spec.handler)(event, _Context(spec, request_id))
@@ -155,6 +194,9 @@ class LocalRuntime:
                     "stackTrace": traceback.format_tb(exc.__traceback__),
                 }
             )
+        finally:
+            if self._output is not None:
+                self._output.local.in_lambda = False
         call.duration_ms = (time.time() - call.started) * 1000
         for observer in self.observers:
             observer(call)

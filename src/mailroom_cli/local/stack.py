@@ -52,6 +52,7 @@ class LocalOptions:
     template: Path | None = None
     state_file: Path | None = None
     parameters: dict[str, str] = field(default_factory=dict)
+    lambda_log: Path | None = None  # where handlers' stdout (logs, metrics) goes; None: the terminal
 
 
 class RetryClock:
@@ -103,6 +104,12 @@ class LocalStack:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
         opts = self.options
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per HTTP request otherwise
+        # moto logs every failed state with the whole parsed definition; histories tell it better
+        logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
+        self._server = ThreadedMotoServer(ip_address=opts.host, port=opts.aws_port, verbose=False)
+        self._server.start()
+        opts.aws_port = int(self._server.get_host_and_port()[1])  # port 0 asks for any free port
         self._set_env(
             {
                 **FAKE_CREDENTIALS,
@@ -111,18 +118,10 @@ class LocalStack:
                 "AWS_ENDPOINT_URL": self.endpoint_url,
                 "MOTO_PORT": str(opts.aws_port),  # moto's Step Functions calls Lambda back on localhost:$MOTO_PORT
                 "AWS_PROFILE": None,
-                "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
-                "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines would drown the progress output
-                "POWERTOOLS_LOG_LEVEL": os.environ.get("MAILROOM_LOG_LEVEL", "WARNING"),
             }
         )
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         self._patch_retry_clock()
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per HTTP request otherwise
-        # moto logs every failed state with the whole parsed definition; histories tell it better
-        logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
-        self._server = ThreadedMotoServer(ip_address=opts.host, port=opts.aws_port, verbose=False)
-        self._server.start()
         self.template = SamTemplate(
             opts.template or template_path(),
             parameters={"RecipientDomain": opts.domain, "Stage": "local", **opts.parameters},
@@ -131,6 +130,11 @@ class LocalStack:
             stack_name=STACK_NAME,
         )
         self.provisioned = provision(self.template, self.client)
+        self.runtime.log_path = str(opts.lambda_log) if opts.lambda_log else None
+        self.runtime.overrides = {
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("MAILROOM_LOG_LEVEL", "INFO"),
+        }
         for spec in self.provisioned.functions:
             self.runtime.register(spec)
         self.runtime.install()
