@@ -61,7 +61,14 @@ def step(name: str) -> Callable[[Callable[[Mapping[str, Any]], dict[str, Any]]],
                     else ("Quarantined" if isinstance(exc, PermanentError) else "StepFailed")
                 )
                 logger.warning("step raised %s", error, extra={"reason": exc.reason, "detail": str(exc)})
+                count(f"{name}Failed")
                 count(outcome, step=name, error=error)
+                raise
+            except Exception as exc:
+                # Unclassified: not retried, not caught; the execution fails here and stays redrivable.
+                logger.exception("step raised an unclassified %s", type(exc).__name__)
+                count(f"{name}Failed")
+                count("StepFailed", step=name, error=type(exc).__name__)
                 raise
             count(f"{name}Succeeded")
             return result

@@ -153,7 +153,7 @@ class DynamoStatusStore:
             self._client.update_item(
                 TableName=self._table,
                 Key={"message_id": {"S": message_id}},
-                UpdateExpression="SET #s = :s, updated_at = :now, duplicate_of = :d REMOVE step, #e, reason",
+                UpdateExpression="SET #s = :s, updated_at = :now, duplicate_of = :d REMOVE step, #e, reason, cause",
                 ExpressionAttributeNames={"#s": "status", "#e": "error"},
                 ExpressionAttributeValues={":s": {"S": "duplicate"}, ":now": {"S": now}, ":d": {"S": duplicate_of}},
             )
@@ -164,7 +164,9 @@ class DynamoStatusStore:
             self._client.update_item(
                 TableName=self._table,
                 Key={"message_id": {"S": message_id}},
-                UpdateExpression="SET #s = :s, updated_at = :now, delivered_at = :now, #n = :n REMOVE step, #e, reason",
+                # `cause` is what the state machine's Record* states write next to `error`.
+                UpdateExpression="SET #s = :s, updated_at = :now, delivered_at = :now, #n = :n "
+                "REMOVE step, #e, reason, cause",
                 ExpressionAttributeNames={"#s": "status", "#e": "error", "#n": "items"},
                 ExpressionAttributeValues={":s": {"S": "delivered"}, ":now": {"S": now}, ":n": {"N": str(items)}},
             )

@@ -87,6 +87,7 @@ class LocalStack:
         self._server: Any = None
         self._saved_env: dict[str, str | None] = {}
         self._patched: list[Callable[[], None]] = []
+        self._clients: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -175,6 +176,7 @@ class LocalStack:
             self.smtp = None
         while self._patched:
             self._patched.pop()()
+        self._clients.clear()
         if self._server is not None:
             with contextlib.suppress(Exception):
                 self._server.stop()
@@ -203,7 +205,12 @@ class LocalStack:
         return f"http://{self.options.host}:{self.options.aws_port}"
 
     def client(self, service: str) -> Any:
-        """A boto3 client for the local endpoint."""
+        """A boto3 client for the local endpoint (one per service; boto3 clients are thread-safe)."""
+        if service not in self._clients:
+            self._clients[service] = self._new_client(service)
+        return self._clients[service]
+
+    def _new_client(self, service: str) -> Any:
         return boto3.session.Session().client(
             service,  # type: ignore[call-overload]
             region_name=REGION,

@@ -1,0 +1,67 @@
+"""Helpers for tests on a running local stack: waits with deadlines, histories, outcomes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailroom_cli import operations as ops
+from mailroom_cli.target import Target
+
+LOOPBACK = ["127.0.0.1", "::1", "localhost"]
+DEADLINE_SECONDS = 60.0
+
+
+def wait_until(check: Callable[[], Any], *, what: str, timeout: float = DEADLINE_SECONDS) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def final_status(target: Target, message_id: str) -> str:
+    """Wait for the email's status record to reach an outcome, or its execution to fail."""
+    sfn = target.client("stepfunctions")
+    arn = target.name("StateMachineArn").replace(":stateMachine:", ":execution:") + f":{message_id}"
+
+    def done() -> str | None:
+        status = ops.email_status(target, message_id)
+        if status in ("delivered", "quarantined", "unroutable", "duplicate"):
+            return status
+        try:
+            if sfn.describe_execution(executionArn=arn)["status"] in ("FAILED", "TIMED_OUT", "ABORTED"):
+                return "failed"
+        except sfn.exceptions.ExecutionDoesNotExist:
+            return None
+        return None
+
+    return str(wait_until(done, what=f"an outcome for {message_id}"))
+
+
+def history(target: Target, message_id: str) -> list[dict[str, Any]]:
+    """The execution's full history, oldest first."""
+    sfn = target.client("stepfunctions")
+    arn = target.name("StateMachineArn").replace(":stateMachine:", ":execution:") + f":{message_id}"
+    events: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
+        events.extend(page["events"])
+    return events
+
+
+def entered_states(events: list[dict[str, Any]]) -> list[str]:
+    """Names of the states entered, in order (one per state transition)."""
+    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+
+def attachment_file(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
