@@ -66,7 +66,7 @@ def step(name: str) -> Callable[[Callable[[Mapping[str, Any]], dict[str, Any]]],
                 raise
             except Exception as exc:
                 # Unclassified: not retried, not caught; the execution fails here and stays redrivable.
-                logger.exception("step raised an unclassified %s", type(exc).__name__)
+                logger.error("step raised an unclassified %s", type(exc).__name__)  # its text may quote content
                 count(f"{name}Failed")
                 count("StepFailed", step=name, error=type(exc).__name__)
                 raise
