@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +112,10 @@ class LocalStack:
         self._server = ThreadedMotoServer(ip_address=opts.host, port=opts.aws_port, verbose=False)
         self._server.start()
         opts.aws_port = int(self._server.get_host_and_port()[1])  # port 0 asks for any free port
+        # moto's backends live in this process: a stack started after another must begin empty.
+        urllib.request.urlopen(  # noqa: S310 - our own loopback endpoint
+            urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST"), timeout=30
+        ).close()
         self._set_env(
             {
                 **FAKE_CREDENTIALS,
