@@ -146,3 +146,29 @@ def test_a_duplicated_s3_event_starts_nothing_new(stack: LocalStack, target: Tar
     assert [e["name"] for e in executions["executions"]].count(message_id) == 1
     assert [i["message_id"] for i in ops.inbox(target, "rita")].count(message_id) == 1
     assert ops.email_status(target, message_id) == "delivered"
+
+
+def test_a_failed_execution_redriven_after_healing_resumes_at_the_failed_step_only(
+    stack: LocalStack, target: Target, mailbox: str
+) -> None:
+    stack.runtime.fail("Archive", StorageUnavailableError, times=None)
+    message_id = _send(stack, mailbox, "redrive me")
+    assert final_status(target, message_id) == "failed"
+    stack.runtime.heal("Archive")
+
+    sfn = target.client("stepfunctions")
+    arn = target.name("StateMachineArn").replace(":stateMachine:", ":execution:") + f":{message_id}"
+    sfn.redrive_execution(executionArn=arn)
+
+    assert final_status(target, message_id) == "delivered"
+    described = sfn.describe_execution(executionArn=arn)
+    assert described["status"] == "SUCCEEDED"
+    assert described["redriveCount"] == 1
+    events = history(target, message_id)
+    assert entered_states(events) == ["Decrypt", "Parse", "Archive", "Archive", "Inbox"]
+    assert [e["type"] for e in events].count("ExecutionRedriven") == 1
+    assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+    assert len(_attempts(events, "mailroom-local-decrypt")) == 1  # not re-run
+    assert [i["message_id"] for i in ops.inbox(target, "rita")].count(message_id) == 1
+    with pytest.raises(sfn.exceptions.ExecutionNotRedrivable):
+        sfn.redrive_execution(executionArn=arn)

@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from mailroom_cli.local import redrive
 from mailroom_cli.local.poller import SqsPoller
 from mailroom_cli.local.provision import Provisioned, provision, template_path
 from mailroom_cli.local.runtime import Invocation, LocalRuntime
@@ -113,9 +114,8 @@ class LocalStack:
         self._server.start()
         opts.aws_port = int(self._server.get_host_and_port()[1])  # port 0 asks for any free port
         # moto's backends live in this process: a stack started after another must begin empty.
-        urllib.request.urlopen(  # noqa: S310 - our own loopback endpoint
-            urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST"), timeout=30
-        ).close()
+        reset = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
+        urllib.request.urlopen(reset, timeout=30).close()  # noqa: S310 - our own loopback endpoint
         self._set_env(
             {
                 **FAKE_CREDENTIALS,
@@ -128,6 +128,7 @@ class LocalStack:
         )
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         self._patch_retry_clock()
+        self._patched.append(redrive.install())
         self.template = SamTemplate(
             opts.template or template_path(),
             parameters={"RecipientDomain": opts.domain, "Stage": "local", **opts.parameters},

@@ -1,0 +1,160 @@
+"""RedriveExecution for the local stack — the one Step Functions API moto lacks (it answers 500).
+
+What AWS does (and what is emulated here): a FAILED, TIMED_OUT or ABORTED STANDARD execution,
+stopped less than 14 days ago, resumes at the state that did not finish, with the input that state
+had; the execution keeps its ARN and name, ``redriveCount`` goes up, its history gets an
+``ExecutionRedriven`` event and continues after the events of the earlier run. States that had
+succeeded are not run again. ``DescribeExecution`` shows ``redriveCount`` and ``redriveDate``.
+
+How: the failed state is the last one entered and never exited in the history; a copy of the
+state machine whose ``StartAt`` is that state runs with that input on the *same* moto execution
+object, and the history seen through the API is the earlier events, the redrive event, then the
+new run's events renumbered after them. Not emulated: ``redriveStatus`` reasons beyond the
+checks below, Map runs, client tokens.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from collections.abc import Callable
+from typing import Any
+
+from moto.core.exceptions import AWSError
+from moto.stepfunctions.parser.api import ExecutionStatus
+from moto.stepfunctions.parser.backend.execution import Execution
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from moto.stepfunctions.responses import StepFunctionResponse
+
+
+class ExecutionNotRedrivable(AWSError):
+    """The error AWS answers for an execution that cannot be redriven."""
+
+    TYPE = "ExecutionNotRedrivable"
+    STATUS = 400
+
+
+REDRIVE_WINDOW = dt.timedelta(days=14)
+_REDRIVABLE = (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.ABORTED)
+
+
+def failed_state(events: list[dict[str, Any]]) -> tuple[str, str]:
+    """``(name, input)`` of the last state entered and never exited."""
+    open_states: dict[str, str] = {}
+    order: list[str] = []
+    for event in events:
+        if "stateEnteredEventDetails" in event:
+            details = event["stateEnteredEventDetails"]
+            open_states[details["name"]] = details.get("input", "{}")
+            order.append(details["name"])
+        elif "stateExitedEventDetails" in event:
+            open_states.pop(event["stateExitedEventDetails"]["name"], None)
+    for name in reversed(order):
+        if name in open_states:
+            return name, open_states[name]
+    raise ExecutionNotRedrivable("the execution has no unfinished state to resume")
+
+
+def redrive(backend: StepFunctionsParserBackend, execution_arn: str) -> dt.datetime:
+    """Resume ``execution_arn`` at its failed state (same ARN, history appended); the redrive date."""
+    execution: Any = backend.describe_execution(execution_arn)
+    if execution.exec_status not in _REDRIVABLE:
+        status = getattr(execution.exec_status, "value", execution.exec_status)
+        raise ExecutionNotRedrivable(f"Execution is {status}: only failed ones can be redriven")
+    now = dt.datetime.now(tz=dt.UTC)
+    if execution.stop_date is not None and now - execution.stop_date > REDRIVE_WINDOW:
+        raise ExecutionNotRedrivable("Execution stopped more than 14 days ago")
+    earlier = _history(execution)
+    state, state_input = failed_state(earlier)
+    count = getattr(execution, "redrive_count", 0) + 1
+    earlier.append(
+        {
+            "timestamp": now,
+            "type": "ExecutionRedriven",
+            "id": len(earlier) + 1,
+            "previousEventId": len(earlier),
+            "executionRedrivenEventDetails": {"redriveCount": count},
+        }
+    )
+    definition = json.loads(execution.state_machine.definition)
+    definition["StartAt"] = state
+    machine = copy.deepcopy(
+        execution.state_machine,
+        {id(execution.state_machine.executions): [], id(execution.state_machine.backend): backend},
+    )
+    machine.definition = json.dumps(definition)
+    execution.state_machine = machine
+    execution.input_data = json.loads(state_input)
+    execution.redrive_count = count
+    execution.redrive_date = now
+    execution.earlier_events = earlier
+    execution.error = execution.cause = execution.stop_date = None
+    execution.exec_worker = None
+    execution.start()
+    return now
+
+
+def _history(execution: Any) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = list(execution.to_history_output()["events"])
+    return events
+
+
+def _history_with_earlier_runs(original: Callable[[Execution], Any]) -> Callable[[Execution], Any]:
+    def to_history_output(self: Execution) -> Any:
+        current = original(self)
+        earlier: list[dict[str, Any]] | None = getattr(self, "earlier_events", None)
+        if not earlier:
+            return current
+        offset = len(earlier) - 1  # the new run's ExecutionStarted (id 1) is dropped: ExecutionRedriven is its id
+        renumbered = []
+        for event in current["events"]:
+            if event["type"] == "ExecutionStarted":
+                continue  # a redrive is not a new start: ExecutionRedriven stands for it
+            event = dict(event)
+            event["id"] = event["id"] + offset
+            event["previousEventId"] = max(offset, event.get("previousEventId", 0) + offset)
+            renumbered.append(event)
+        return {**current, "events": [*earlier, *renumbered]}
+
+    return to_history_output
+
+
+def _describe_with_redrive(original: Callable[[StepFunctionResponse], Any]) -> Callable[[StepFunctionResponse], Any]:
+    def describe_execution(self: StepFunctionResponse) -> Any:
+        result = original(self)
+        execution: Any = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+        count = getattr(execution, "redrive_count", None)
+        if count is not None and isinstance(result.result, dict):
+            result.result["redriveCount"] = count
+            result.result["redriveDate"] = execution.redrive_date
+        return result
+
+    return describe_execution
+
+
+def _redrive_response(self: StepFunctionResponse) -> Any:
+    from moto.core.responses import ActionResult
+
+    backend = self.stepfunction_backend
+    if not isinstance(backend, StepFunctionsParserBackend):
+        raise ExecutionNotRedrivable("redrive needs the executing backend (execute_state_machine)")
+    return ActionResult({"redriveDate": redrive(backend, self._get_param("executionArn"))})
+
+
+def install() -> Callable[[], None]:
+    """Teach moto RedriveExecution; returns the function that undoes it."""
+    history, describe = Execution.to_history_output, StepFunctionResponse.describe_execution
+    had_redrive = hasattr(StepFunctionResponse, "redrive_execution")
+    # setattr: these are monkeypatches of moto's classes, kept to this one function and its undo.
+    setattr(Execution, "to_history_output", _history_with_earlier_runs(history))  # noqa: B010
+    setattr(StepFunctionResponse, "describe_execution", _describe_with_redrive(describe))  # noqa: B010
+    setattr(StepFunctionResponse, "redrive_execution", _redrive_response)  # noqa: B010
+
+    def uninstall() -> None:
+        setattr(Execution, "to_history_output", history)  # noqa: B010
+        setattr(StepFunctionResponse, "describe_execution", describe)  # noqa: B010
+        if not had_redrive:
+            delattr(StepFunctionResponse, "redrive_execution")
+
+    return uninstall
