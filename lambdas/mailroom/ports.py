@@ -144,6 +144,30 @@ class StatusStore(Protocol):
         """Record that every user had this email already (same Message-ID header, earlier SES message)."""
         ...
 
+    def mark_failed(self, message_id: str, *, failure: Failure, now: str) -> bool:
+        """Record a failed execution unless the email has an outcome already; ``True`` when recorded."""
+        ...
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Where and why an execution failed (from its history)."""
+
+    execution_arn: str
+    status: str
+    step: str | None
+    error: str | None
+    cause: str | None
+    stopped_at: str
+
+
+class ExecutionHistory(Protocol):
+    """Reads what an execution did."""
+
+    def failed_step(self, execution_arn: str) -> str | None:
+        """The state the execution was in when it stopped (entered, never exited)."""
+        ...
+
 
 class Workflow(Protocol):
     """Starts one execution per email."""

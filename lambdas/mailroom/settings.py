@@ -68,3 +68,9 @@ class InboxSettings(_Settings):
     archive_bucket: str
     inbox_table: str
     status_table: str
+
+
+class RecorderSettings(_Settings):
+    """Recorder: the status records."""
+
+    status_table: str

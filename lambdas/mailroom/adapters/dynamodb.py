@@ -13,11 +13,13 @@ from botocore.exceptions import ClientError
 from mailroom.adapters.aws_errors import error_code, translated_dynamodb_errors
 from mailroom.errors import DatabaseUnavailableError
 from mailroom.models import Mailbox
+from mailroom.ports import Failure
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 BATCH_GET_LIMIT: Final = 100
+CAUSE_LIMIT: Final = 4096  # a cause holds the error message and a stack trace; the history has it whole
 _UNPROCESSED_ROUNDS: Final = 5
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -146,6 +148,37 @@ class DynamoStatusStore:
                     ":arn": {"S": execution_arn},
                 },
             )
+
+    def mark_failed(self, message_id: str, *, failure: Failure, now: str) -> bool:
+        """Set status failed, unless an outcome was recorded (a late event must not undo a redrive's success)."""
+        values = {
+            ":s": "failed",
+            ":now": now,
+            ":arn": failure.execution_arn,
+            ":step": failure.step or "unknown",
+            ":error": failure.error or failure.status,
+            ":cause": (failure.cause or "")[:CAUSE_LIMIT],
+            ":o1": "delivered",
+            ":o2": "quarantined",
+            ":o3": "unroutable",
+            ":o4": "duplicate",
+        }
+        try:
+            with translated_dynamodb_errors(operation="UpdateItem", table=self._table):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key={"message_id": {"S": message_id}},
+                    UpdateExpression="SET #s = :s, updated_at = :now, execution_arn = :arn, step = :step, "
+                    "#e = :error, #c = :cause",
+                    ConditionExpression="attribute_not_exists(#s) OR NOT (#s IN (:o1, :o2, :o3, :o4))",
+                    ExpressionAttributeNames={"#s": "status", "#e": "error", "#c": "cause"},
+                    ExpressionAttributeValues={k: _serializer.serialize(v) for k, v in values.items()},
+                )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
 
     def mark_duplicate(self, message_id: str, *, duplicate_of: str, now: str) -> None:
         """Set status duplicate, naming the SES message that was delivered first."""

@@ -40,3 +40,32 @@ class StepFunctionsWorkflow:
                 return execution_arn(self._arn, name), False
             raise
         return response["executionArn"], True
+
+
+class StepFunctionsHistory:
+    """ExecutionHistory from GetExecutionHistory (newest first: the failed state is near the end)."""
+
+    def __init__(self, client: SFNClient | None = None) -> None:
+        self._client: SFNClient = client if client is not None else boto3.client("stepfunctions")
+
+    def failed_step(self, execution_arn: str) -> str | None:
+        """The last state entered and not exited."""
+        exited: set[str] = set()
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"executionArn": execution_arn, "reverseOrder": True, "maxResults": 100}
+            if token:
+                kwargs["nextToken"] = token
+            with translated_workflow_errors(operation="GetExecutionHistory"):
+                page = self._client.get_execution_history(**kwargs)
+            for event in page["events"]:
+                if "stateExitedEventDetails" in event:
+                    exited.add(event["stateExitedEventDetails"]["name"])
+                elif "stateEnteredEventDetails" in event:
+                    name = event["stateEnteredEventDetails"]["name"]
+                    if name not in exited:
+                        return name
+                    exited.discard(name)
+            token = page.get("nextToken")
+            if not token:
+                return None

@@ -37,7 +37,7 @@ def handler(event: Mapping[str, Any]) -> dict[str, Any]:
         status=DynamoStatusStore(config.status_table, composition.dynamodb()),
         now=now.isoformat(timespec="milliseconds"),
     )
-    count("Delivered")
+    count("Delivered" if result.status == "delivered" else "Duplicates")
     count("InboxItems", result.new_items)
     received = _timestamp(email.received_at)
     if received is not None:
