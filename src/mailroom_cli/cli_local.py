@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from mailroom_cli import operations as ops
+from mailroom_cli.local import control
 from mailroom_cli.local.progress import Progress
 from mailroom_cli.local.stack import DEFAULT_DOMAIN, LocalOptions, LocalStack, default_state_file, read_state
 from mailroom_cli.samples import demo_samples
@@ -190,3 +191,38 @@ def wait_for_outcome(target: Any, message_id: str, *, timeout: float) -> str:
             return "failed"
         time.sleep(0.2)
     return "timeout"
+
+
+def _control_url() -> str:
+    state = read_state()
+    if state is None or not state.get("control_url"):
+        _err("no local stack is running: start one with `mailroom local up`")
+        raise typer.Exit(1)
+    return str(state["control_url"])
+
+
+@app.command()
+def fail(
+    step: Annotated[str, typer.Argument(help="Decrypt, Parse, Archive, Inbox (or Starter)")],
+    times: Annotated[int | None, typer.Option(help="fail the next N attempts (default: until healed)")] = None,
+    error: Annotated[str | None, typer.Option(help="taxonomy error to raise (default StorageUnavailableError)")] = None,
+) -> None:
+    """Make a step of the running local stack raise an error, to rehearse failures and replays.
+
+    Example drill: `mailroom local fail Archive`, send mail, `mailroom emails --status failed`,
+    `mailroom local heal`, `mailroom replay --failed`.
+    """
+    try:
+        reply = control.call(_control_url(), "fail", {"step": step, "times": times, "error": error})
+    except ValueError as exc:
+        _err(str(exc))
+        raise typer.Exit(2) from None
+    until = f"the next {times} attempt(s)" if times else "until healed"
+    _err(f"{reply['step']} raises {reply['error']} on {until}")
+
+
+@app.command()
+def heal(step: Annotated[str | None, typer.Argument(help="one step; default: all")] = None) -> None:
+    """Stop injecting failures (into one step, or all)."""
+    reply = control.call(_control_url(), "heal", {"step": step})
+    _err(f"healed: {reply['healed']}")

@@ -11,7 +11,7 @@ import typer
 from mailroom.errors import MailroomError
 from mailroom.mime import ParsedEmail, parse_email
 
-from mailroom_cli import cli_local, operations
+from mailroom_cli import cli_local, operations, operator
 from mailroom_cli.target import Target, TargetError, resolve
 
 app = typer.Typer(
@@ -235,3 +235,106 @@ def _summary(path: Path, result: dict[str, Any]) -> None:
 
 
 __all__ = ["ParsedEmail", "app"]
+
+
+@app.command()
+def emails(
+    ctx: typer.Context,
+    status: Annotated[
+        str | None, typer.Option(help="received|delivered|quarantined|unroutable|failed|duplicate")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="only updated within this window, e.g. 2h, 7d")] = None,
+    step: Annotated[str | None, typer.Option(help="failing/refusing step (Decrypt, Parse, Archive, Inbox)")] = None,
+    error: Annotated[str | None, typer.Option(help="error name, e.g. StorageUnavailableError")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One row per email from the status records. Example: `mailroom emails --status failed --since 1d`."""
+    try:
+        rows = operator.list_emails(
+            _target(ctx),
+            status=status,
+            since=operator.parse_duration(since) if since else None,
+            step=step,
+            error=error,
+        )
+    except operator.OperatorError as exc:
+        _fail(str(exc), 2)
+    _emit(rows, as_json, ["message_id", "status", "step", "error", "received_at", "updated_at"])
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    reference: Annotated[str, typer.Argument(help="SES message id or execution ARN", metavar="MESSAGE_ID|ARN")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """An email's execution timeline: each state with attempts, durations, errors, and redrives."""
+    try:
+        result = operator.history(_target(ctx), reference)
+    except operator.OperatorError as exc:
+        _fail(str(exc))
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
+        return
+    sys.stdout.write(f"{result['execution_arn']}\n{result['status']}  redrives: {result['redrive_count']}\n")
+    for state in result["states"]:
+        errors = ", ".join(str(e.get("error")) for e in state["errors"])
+        duration = f"{state['duration_ms']} ms" if "duration_ms" in state else "…"
+        attempts = f"{state['attempts']} attempt(s)" if state["attempts"] else ""
+        sys.stdout.write(f"  {state['state']:<18} {duration:>9}  {attempts:<12} {errors}\n")
+
+
+@app.command()
+def replay(
+    ctx: typer.Context,
+    message_ids: Annotated[list[str] | None, typer.Argument(help="SES message ids", metavar="[MESSAGE_ID]...")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="every email whose status is failed (with filters)")] = False,
+    since: Annotated[str | None, typer.Option(help="with --failed: failed within, e.g. 1d")] = None,
+    step: Annotated[str | None, typer.Option(help="with --failed: at this step")] = None,
+    error: Annotated[str | None, typer.Option(help="with --failed: with this error")] = None,
+    restart: Annotated[bool, typer.Option(help="new execution from the start instead of a redrive")] = False,
+    dry_run: Annotated[bool, typer.Option(help="say what would be done, do nothing")] = False,
+    rate: Annotated[float, typer.Option(help="at most this many replays per second")] = 10.0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Redrive failed emails at their failed step (or restart them); never delivers anything twice.
+
+    Examples: `mailroom replay 0a1b…`, `mailroom replay --failed --step Archive --dry-run`.
+    """
+    target = _target(ctx)
+    ids = list(message_ids or [])
+    if failed:
+        rows = operator.list_emails(
+            target, status="failed", since=operator.parse_duration(since) if since else None, step=step, error=error
+        )
+        ids += [r["message_id"] for r in rows if r["message_id"] not in ids]
+    if not ids:
+        _fail("nothing to replay: give message ids or --failed", 2)
+    results = operator.replay(target, ids, restart=restart, dry_run=dry_run, rate=rate, progress=_progress)
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r["action"]] = counts.get(r["action"], 0) + 1
+    sys.stderr.write(("dry run: " if dry_run else "") + ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) + "\n")
+    _emit(results, as_json, ["message_id", "action", "reason"])
+
+
+def _progress(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
+@app.command()
+def stats(
+    ctx: typer.Context,
+    since: Annotated[str, typer.Option(help="window, e.g. 24h, 7d")] = "24h",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Received, delivered, quarantined by reason, unroutable, failed by step and error, in flight, latency."""
+    try:
+        result = operator.stats(_target(ctx), since=operator.parse_duration(since))
+    except operator.OperatorError as exc:
+        _fail(str(exc), 2)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    for key, value in result.items():
+        sys.stdout.write(f"{key:<12} {json.dumps(value) if isinstance(value, dict) else value}\n")

@@ -23,6 +23,7 @@ import boto3
 from botocore.config import Config
 
 from mailroom_cli.local import redrive
+from mailroom_cli.local.control import ControlServer
 from mailroom_cli.local.poller import SqsPoller
 from mailroom_cli.local.provision import Provisioned, provision, template_path
 from mailroom_cli.local.runtime import Invocation, LocalRuntime
@@ -90,6 +91,7 @@ class LocalStack:
         self._saved_env: dict[str, str | None] = {}
         self._patched: list[Callable[[], None]] = []
         self._clients: dict[str, Any] = {}
+        self.control: ControlServer | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -164,6 +166,9 @@ class LocalStack:
         )
         self.smtp.start()
         self.smtp.write_setup_notification()
+        self.control = ControlServer(self.runtime, host=opts.host)
+        self.control.start()
+        self._patched.append(self.control.stop)
         for source in self.provisioned.event_sources:
             poller = SqsPoller(source, sqs=self.client("sqs"), lambda_client=self.client("lambda"), region=REGION)
             poller.start()
@@ -275,6 +280,7 @@ class LocalStack:
                 "staging": out.get("StagingBucketName"),
                 "archive": out.get("ArchiveBucketName"),
             },
+            "control_url": self.control.url if self.control else None,
             "pid": os.getpid(),
         }
 

@@ -1,0 +1,412 @@
+"""The operator's side: every email's status and history, replay, and the numbers (AWS or local alike)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import statistics
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+from mailroom.adapters.dynamodb import from_item
+from mailroom.errors import leaf_errors
+from mailroom.sesformat import is_ses_message_id
+
+from mailroom_cli.target import Target
+
+OUTCOMES = ("delivered", "quarantined", "unroutable", "duplicate")
+STATUSES = ("received", *OUTCOMES, "failed")
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class OperatorError(RuntimeError):
+    """A request the operator must rephrase (bad duration, unknown email…)."""
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``90s``, ``15m``, ``2h``, ``7d``, ``1w``."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise OperatorError(f"{text!r} is not a duration like 30m, 2h, 7d")
+    return dt.timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+# ---------------------------------------------------------------------------- emails
+
+
+def _reason(error: str | None, status: str) -> str | None:
+    if status == "unroutable":
+        return "unroutable"
+    if error and error in leaf_errors():
+        return leaf_errors()[error].reason
+    return error
+
+
+def email_row(item: dict[str, Any]) -> dict[str, Any]:
+    """A status record in the ``emails --json`` shape (DESIGN §7)."""
+    status = str(item.get("status", "received"))
+    error = item.get("error")
+    return {
+        "message_id": item["message_id"],
+        "status": status,
+        "step": item.get("step"),
+        "error": error,
+        "reason": _reason(error, status) if status in ("quarantined", "unroutable", "failed") else None,
+        "execution_arn": item.get("execution_arn"),
+        "received_at": item.get("received_at"),
+        "updated_at": item.get("updated_at"),
+    }
+
+
+def _records(target: Target, status: str | None, since: dt.datetime | None) -> Iterator[dict[str, Any]]:
+    ddb = target.client("dynamodb")
+    table = target.name("StatusTableName")
+    if status is not None:
+        # The by-status index (status, updated_at) answers one status without a scan.
+        key = "#s = :s" + (" AND updated_at >= :since" if since else "")
+        values: dict[str, Any] = {":s": {"S": status}}
+        if since:
+            values[":since"] = {"S": _iso(since)}
+        pages = ddb.get_paginator("query").paginate(
+            TableName=table,
+            IndexName="by-status",
+            KeyConditionExpression=key,
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=values,
+        )
+    else:
+        pages = ddb.get_paginator("scan").paginate(TableName=table)
+    for page in pages:
+        for raw in page.get("Items", []):
+            yield from_item(raw)
+
+
+def list_emails(
+    target: Target,
+    *,
+    status: str | None = None,
+    since: dt.timedelta | None = None,
+    step: str | None = None,
+    error: str | None = None,
+) -> list[dict[str, Any]]:
+    """Status records, newest first, filtered by status, age, failing step and error name."""
+    if status is not None and status not in STATUSES:
+        raise OperatorError(f"status must be one of {', '.join(STATUSES)}")
+    cutoff = dt.datetime.now(dt.UTC) - since if since else None
+    rows = []
+    for item in _records(target, status, cutoff):
+        row = email_row(item)
+        updated = _parse_time(row["updated_at"]) or _parse_time(row["received_at"])
+        if cutoff and (updated is None or updated < cutoff):
+            continue
+        if step and (row["step"] or "").lower() != step.lower():
+            continue
+        if error and row["error"] != error:
+            continue
+        rows.append(row)
+    return sorted(rows, key=lambda r: str(r["updated_at"] or r["received_at"] or ""), reverse=True)
+
+
+# ---------------------------------------------------------------------------- history
+
+
+def execution_arn_for(target: Target, reference: str) -> str:
+    """An execution ARN from an ARN, or from an SES message id (its latest execution, per the status record)."""
+    if reference.startswith("arn:"):
+        return reference
+    if not is_ses_message_id(reference):
+        raise OperatorError(f"{reference!r} is neither an execution ARN nor an SES message id")
+    record = target.client("dynamodb").get_item(
+        TableName=target.name("StatusTableName"), Key={"message_id": {"S": reference}}, ConsistentRead=True
+    )
+    arn = record.get("Item", {}).get("execution_arn", {}).get("S")
+    if arn:
+        return str(arn)
+    machine = target.name("StateMachineArn")
+    return machine.replace(":stateMachine:", ":execution:") + f":{reference}"
+
+
+def _events(target: Target, arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for page in target.client("stepfunctions").get_paginator("get_execution_history").paginate(executionArn=arn):
+        events.extend(page["events"])
+    return events
+
+
+def history(target: Target, reference: str) -> dict[str, Any]:
+    """The execution's timeline as the console shows it: states with attempts, durations, errors, redrives."""
+    arn = execution_arn_for(target, reference)
+    sfn = target.client("stepfunctions")
+    try:
+        described = sfn.describe_execution(executionArn=arn)
+    except ClientError as exc:
+        raise OperatorError(f"no execution {arn}: {exc.response['Error'].get('Code')}") from None
+    events = _events(target, arn)
+    timeline: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for event in events:
+        kind, at = event["type"], event["timestamp"]
+        if "stateEnteredEventDetails" in event:
+            current = {"state": event["stateEnteredEventDetails"]["name"], "entered": at, "attempts": 0, "errors": []}
+            timeline.append(current)
+        elif kind == "TaskScheduled" and current is not None:
+            current["attempts"] += 1
+        elif kind == "TaskFailed" and current is not None:
+            details = event.get("taskFailedEventDetails", {})
+            current["errors"].append({"error": details.get("error"), "cause": _short_cause(details.get("cause"))})
+        elif "stateExitedEventDetails" in event and current is not None:
+            current["exited"] = at
+            current["duration_ms"] = int((at - current["entered"]).total_seconds() * 1000)
+        elif kind == "ExecutionRedriven":
+            timeline.append({"state": "(redriven)", "entered": at, "attempts": 0, "errors": []})
+        elif kind in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted") and current is not None:
+            current.setdefault("errors", []).append(_error_of(event))
+    simplified = [
+        {
+            "id": e["id"],
+            "timestamp": e["timestamp"].isoformat() if hasattr(e["timestamp"], "isoformat") else e["timestamp"],
+            "type": e["type"],
+            **({"state": e["stateEnteredEventDetails"]["name"]} if "stateEnteredEventDetails" in e else {}),
+            **({"state": e["stateExitedEventDetails"]["name"]} if "stateExitedEventDetails" in e else {}),
+            **_error_of(e),
+        }
+        for e in events
+    ]
+    for step in timeline:
+        for key in ("entered", "exited"):
+            if key in step and hasattr(step[key], "isoformat"):
+                step[key] = step[key].isoformat()
+    return {
+        "execution_arn": arn,
+        "status": described["status"],
+        "redrive_count": int(described.get("redriveCount", 0)),
+        "start_date": described["startDate"].isoformat(),
+        "stop_date": described["stopDate"].isoformat() if described.get("stopDate") else None,
+        "states": timeline,
+        "events": simplified,
+    }
+
+
+def _error_of(event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in event.items():
+        if key.endswith("EventDetails") and isinstance(value, dict) and "error" in value:
+            return {"error": value.get("error"), "cause": _short_cause(value.get("cause"))}
+    return {}
+
+
+def _short_cause(cause: str | None) -> str | None:
+    """The error message of a Lambda error cause (not its stack trace)."""
+    if not cause:
+        return None
+    try:
+        parsed = json.loads(cause)
+    except json.JSONDecodeError:
+        return cause[:500]
+    if isinstance(parsed, dict) and "errorMessage" in parsed:
+        return str(parsed["errorMessage"])[:500]
+    return cause[:500]
+
+
+# ---------------------------------------------------------------------------- replay
+
+
+@dataclass
+class ReplayPlan:
+    """What replay will do for one email."""
+
+    message_id: str
+    action: str  # redrive | restart | skipped
+    reason: str
+    execution_arn: str | None = None
+
+
+def plan_replay(target: Target, message_id: str, *, restart: bool = False) -> ReplayPlan:
+    """Redrive when AWS allows it (FAILED/TIMED_OUT/ABORTED, < 14 days), else restart; outcomes are skipped."""
+    record = target.client("dynamodb").get_item(
+        TableName=target.name("StatusTableName"), Key={"message_id": {"S": message_id}}, ConsistentRead=True
+    )
+    item = from_item(record["Item"]) if "Item" in record else {}
+    status = item.get("status")
+    if status in OUTCOMES:
+        return ReplayPlan(message_id, "skipped", f"already {status}")
+    arn = execution_arn_for(target, message_id)
+    sfn = target.client("stepfunctions")
+    try:
+        described = sfn.describe_execution(executionArn=arn)
+    except ClientError:
+        return ReplayPlan(message_id, "restart", "no execution found: start one from the stored email", arn)
+    state = described["status"]
+    if state in ("RUNNING", "PENDING_REDRIVE"):
+        return ReplayPlan(message_id, "skipped", f"execution is {state.lower()}", arn)
+    if state == "SUCCEEDED":
+        return ReplayPlan(message_id, "skipped", "execution succeeded", arn)
+    if restart:
+        return ReplayPlan(message_id, "restart", "--restart asked for a new execution", arn)
+    stopped = described.get("stopDate")
+    if described.get("redriveStatus", "REDRIVABLE") != "REDRIVABLE":
+        return ReplayPlan(message_id, "restart", f"not redrivable ({described.get('redriveStatusReason')})", arn)
+    if stopped and dt.datetime.now(dt.UTC) - stopped > dt.timedelta(days=14):
+        return ReplayPlan(message_id, "restart", "stopped more than 14 days ago: past the redrive window", arn)
+    return ReplayPlan(message_id, "redrive", f"{state.lower()} at {item.get('step') or 'a step'}", arn)
+
+
+def apply_replay(target: Target, plan: ReplayPlan) -> ReplayPlan:
+    """Carry out a plan; a redrive AWS refuses falls back to a restart."""
+    sfn = target.client("stepfunctions")
+    if plan.action == "redrive":
+        try:
+            sfn.redrive_execution(executionArn=plan.execution_arn)
+        except ClientError as exc:
+            if exc.response["Error"].get("Code") != "ExecutionNotRedrivable":
+                raise
+            plan = ReplayPlan(
+                plan.message_id,
+                "restart",
+                f"redrive refused: {exc.response['Error'].get('Message')}",
+                plan.execution_arn,
+            )
+        else:
+            _mark_replayed(target, plan.message_id, str(plan.execution_arn))
+            return plan
+    if plan.action == "restart":
+        plan.execution_arn = _restart(target, plan.message_id, plan.execution_arn)
+    return plan
+
+
+def _restart(target: Target, message_id: str, previous_arn: str | None) -> str:
+    """A new execution with the original input, named ``<id>-r<N>`` (the first free N)."""
+    sfn = target.client("stepfunctions")
+    payload: str | None = None
+    if previous_arn:
+        try:
+            payload = sfn.describe_execution(executionArn=previous_arn)["input"]
+        except ClientError:
+            payload = None
+    if payload is None:
+        payload = json.dumps(
+            {
+                "message_id": message_id,
+                "bucket": target.name("IncomingBucketName"),
+                "key": target.names.get("IncomingPrefix", "inbound/") + message_id,
+                "received_at": _iso(dt.datetime.now(dt.UTC)),
+            }
+        )
+    for n in range(1, 1000):
+        try:
+            arn = sfn.start_execution(
+                stateMachineArn=target.name("StateMachineArn"), name=f"{message_id}-r{n}", input=payload
+            )["executionArn"]
+        except ClientError as exc:
+            if exc.response["Error"].get("Code") == "ExecutionAlreadyExists":
+                continue
+            raise
+        _mark_replayed(target, message_id, str(arn))
+        return str(arn)
+    raise OperatorError(f"{message_id}: 999 restarts already")
+
+
+def _mark_replayed(target: Target, message_id: str, arn: str) -> None:
+    target.client("dynamodb").update_item(
+        TableName=target.name("StatusTableName"),
+        Key={"message_id": {"S": message_id}},
+        UpdateExpression="SET #s = :s, execution_arn = :arn, updated_at = :now, "
+        "replays = if_not_exists(replays, :z) + :one",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={
+            ":s": {"S": "received"},
+            ":arn": {"S": arn},
+            ":now": {"S": _iso(dt.datetime.now(dt.UTC))},
+            ":z": {"N": "0"},
+            ":one": {"N": "1"},
+        },
+    )
+
+
+def replay(
+    target: Target,
+    message_ids: list[str],
+    *,
+    restart: bool = False,
+    dry_run: bool = False,
+    rate: float = 10.0,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Replay each email (at most ``rate`` per second); ``dry_run`` only says what would happen."""
+    results = []
+    interval = 1.0 / rate if rate > 0 else 0.0
+    for n, message_id in enumerate(message_ids, 1):
+        started = time.monotonic()
+        plan = plan_replay(target, message_id, restart=restart)
+        if not dry_run and plan.action != "skipped":
+            plan = apply_replay(target, plan)
+        results.append({"message_id": plan.message_id, "action": plan.action, "reason": plan.reason})
+        if progress:
+            progress(f"[{n}/{len(message_ids)}] {message_id} {plan.action}: {plan.reason}")
+        if plan.action != "skipped" and not dry_run:
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    return results
+
+
+# ---------------------------------------------------------------------------- stats
+
+
+def stats(target: Target, *, since: dt.timedelta | None = None) -> dict[str, Any]:
+    """Counts by outcome, reasons and failing steps, emails in flight, end-to-end latency percentiles."""
+    cutoff = dt.datetime.now(dt.UTC) - since if since else None
+    counts: Counter[str] = Counter()
+    quarantined: Counter[str] = Counter()
+    failed: dict[str, Counter[str]] = defaultdict(Counter)
+    latencies: list[float] = []
+    for item in _records(target, None, None):
+        received = _parse_time(item.get("received_at")) or _parse_time(item.get("updated_at"))
+        if cutoff and (received is None or received < cutoff):
+            continue
+        status = str(item.get("status", "received"))
+        counts[status] += 1
+        if status == "quarantined":
+            quarantined[_reason(item.get("error"), status) or "unknown"] += 1
+        elif status == "failed":
+            failed[str(item.get("step") or "unknown")][str(item.get("error") or "unknown")] += 1
+        elif status == "delivered":
+            delivered = _parse_time(item.get("delivered_at"))
+            if received and delivered:
+                latencies.append((delivered - received).total_seconds() * 1000)
+    return {
+        "received": sum(counts.values()),
+        "delivered": counts["delivered"],
+        "quarantined": dict(quarantined),
+        "unroutable": counts["unroutable"],
+        "duplicate": counts["duplicate"],
+        "failed": {step: dict(errors) for step, errors in failed.items()},
+        "in_flight": counts["received"],
+        "latency_ms": _percentiles(latencies),
+    }
+
+
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None}
+    if len(values) == 1:
+        return {"p50": round(values[0], 1), "p95": round(values[0], 1)}
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50": round(cuts[49], 1), "p95": round(cuts[94], 1)}
