@@ -74,3 +74,11 @@ class RecorderSettings(_Settings):
     """Recorder: the status records."""
 
     status_table: str
+
+
+class WatchdogSettings(_Settings):
+    """Watchdog: which state machine, the status records, and when a failed email is restarted."""
+
+    state_machine_arn: str = Field(pattern=r"^arn:aws[-a-z]*:states:[-a-z0-9]+:\d{12}:stateMachine:.+$")
+    status_table: str
+    restart_after_days: int = Field(default=12, ge=1, le=13)

@@ -180,6 +180,42 @@ class DynamoStatusStore:
             raise
         return True
 
+    def failed_since_before(self, cutoff: str) -> list[dict[str, Any]]:
+        """Failed records last updated before ``cutoff``, from the ``by-status`` index."""
+        found: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "by-status",
+            "KeyConditionExpression": "#s = :s AND updated_at < :cutoff",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":s": {"S": "failed"}, ":cutoff": {"S": cutoff}},
+        }
+        while True:
+            with translated_dynamodb_errors(operation="Query", table=self._table):
+                page = self._client.query(**kwargs)
+            found.extend(from_item(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return found
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def mark_restarted(self, message_id: str, *, execution_arn: str, now: str) -> None:
+        """In flight again: status received under the new execution, restarts counted."""
+        with translated_dynamodb_errors(operation="UpdateItem", table=self._table):
+            self._client.update_item(
+                TableName=self._table,
+                Key={"message_id": {"S": message_id}},
+                UpdateExpression="SET #s = :s, execution_arn = :arn, updated_at = :now, "
+                "replays = if_not_exists(replays, :z) + :one",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":s": {"S": "received"},
+                    ":arn": {"S": execution_arn},
+                    ":now": {"S": now},
+                    ":z": {"N": "0"},
+                    ":one": {"N": "1"},
+                },
+            )
+
     def mark_duplicate(self, message_id: str, *, duplicate_of: str, now: str) -> None:
         """Set status duplicate, naming the SES message that was delivered first."""
         with translated_dynamodb_errors(operation="UpdateItem", table=self._table):

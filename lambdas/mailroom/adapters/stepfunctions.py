@@ -41,6 +41,29 @@ class StepFunctionsWorkflow:
             raise
         return response["executionArn"], True
 
+    def start_named(self, name: str, payload: str) -> str | None:
+        """StartExecution with a raw JSON input; None when the name is taken."""
+        try:
+            with translated_workflow_errors(operation="StartExecution"):
+                response = self._client.start_execution(stateMachineArn=self._arn, name=name, input=payload)
+        except ClientError as exc:
+            if error_code(exc) == "ExecutionAlreadyExists":
+                return None
+            raise
+        return response["executionArn"]
+
+    def input_of(self, execution_arn: str) -> str | None:
+        """DescribeExecution's input; None for an execution that does not exist (any more)."""
+        if not execution_arn:
+            return None
+        try:
+            with translated_workflow_errors(operation="DescribeExecution"):
+                return self._client.describe_execution(executionArn=execution_arn)["input"]
+        except ClientError as exc:
+            if error_code(exc) == "ExecutionDoesNotExist":
+                return None
+            raise
+
 
 class StepFunctionsHistory:
     """ExecutionHistory from GetExecutionHistory (newest first: the failed state is near the end)."""

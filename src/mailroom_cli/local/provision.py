@@ -41,12 +41,22 @@ class EventSource:
     maximum_concurrency: int
 
 
+@dataclass(frozen=True)
+class StatusChangeRule:
+    """An EventBridge rule sending Step Functions status changes to a function (emulated locally)."""
+
+    function: str
+    statuses: frozenset[str]
+    state_machine_arns: frozenset[str]
+
+
 @dataclass
 class Provisioned:
     """What was created: functions, event sources, and the template's Outputs resolved."""
 
     functions: list[FunctionSpec] = field(default_factory=list)
     event_sources: list[EventSource] = field(default_factory=list)
+    status_rules: list[StatusChangeRule] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
 
 
@@ -246,6 +256,10 @@ class Provisioner:
         for event in (self._prop(rid, "Events") or {}).values():
             if event.get("Type") == "SQS":
                 self.result.event_sources.append(self._sqs_source(name, event["Properties"]))
+            elif event.get("Type") in ("EventBridgeRule", "CloudWatchEvent"):
+                rule = _status_change_rule(name, event["Properties"].get("Pattern", {}))
+                if rule is not None:
+                    self.result.status_rules.append(rule)
         return Physical(name, {"Arn": arn})
 
     def _sqs_source(self, function: str, props: dict[str, Any]) -> EventSource:
@@ -305,6 +319,18 @@ class Provisioner:
             },
         )
         return Physical(str(rule["Name"]))
+
+
+def _status_change_rule(function: str, pattern: dict[str, Any]) -> StatusChangeRule | None:
+    """The rule if it matches Step Functions execution status changes (other sources are not emulated)."""
+    if "aws.states" not in pattern.get("source", []):
+        return None
+    detail = pattern.get("detail", {})
+    return StatusChangeRule(
+        function=function,
+        statuses=frozenset(detail.get("status", [])),
+        state_machine_arns=frozenset(str(a) for a in detail.get("stateMachineArn", [])),
+    )
 
 
 def _placeholder(template: SamTemplate, rid: str, kind: str) -> Physical:

@@ -24,6 +24,7 @@ from botocore.config import Config
 
 from mailroom_cli.local import redrive
 from mailroom_cli.local.control import ControlServer
+from mailroom_cli.local.events import StatusChangeWatcher
 from mailroom_cli.local.poller import SqsPoller
 from mailroom_cli.local.provision import Provisioned, provision, template_path
 from mailroom_cli.local.runtime import Invocation, LocalRuntime
@@ -92,6 +93,7 @@ class LocalStack:
         self._patched: list[Callable[[], None]] = []
         self._clients: dict[str, Any] = {}
         self.control: ControlServer | None = None
+        self.events: StatusChangeWatcher | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -173,6 +175,16 @@ class LocalStack:
             poller = SqsPoller(source, sqs=self.client("sqs"), lambda_client=self.client("lambda"), region=REGION)
             poller.start()
             self.pollers.append(poller)
+        if self.provisioned.status_rules:
+            self.events = StatusChangeWatcher(
+                self.provisioned.status_rules,
+                sfn=self.client("stepfunctions"),
+                lambda_client=self.client("lambda"),
+                region=REGION,
+                account=ACCOUNT_ID,
+            )
+            self.events.start([out["StateMachineArn"]])
+            self._patched.append(self.events.stop)
         if opts.state_file is not None:
             write_state(opts.state_file, self.info())
 
