@@ -14,8 +14,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from mailroom.adapters.dynamodb import from_item
+from mailroom.adapters.stepfunctions import StepFunctionsWorkflow
 from mailroom.errors import leaf_errors
 from mailroom.sesformat import is_ses_message_id
+from mailroom.steps.watchdog import restart
 
 from mailroom_cli.target import Target
 
@@ -311,18 +313,10 @@ def _restart(target: Target, message_id: str, previous_arn: str | None) -> str:
                 "received_at": _iso(dt.datetime.now(dt.UTC)),
             }
         )
-    for n in range(1, 1000):
-        try:
-            arn = sfn.start_execution(
-                stateMachineArn=target.name("StateMachineArn"), name=f"{message_id}-r{n}", input=payload
-            )["executionArn"]
-        except ClientError as exc:
-            if exc.response["Error"].get("Code") == "ExecutionAlreadyExists":
-                continue
-            raise
-        _mark_replayed(target, message_id, str(arn))
-        return str(arn)
-    raise OperatorError(f"{message_id}: 999 restarts already")
+    workflow = StepFunctionsWorkflow(target.name("StateMachineArn"), sfn)
+    arn = restart(message_id, payload, workflow)
+    _mark_replayed(target, message_id, arn)
+    return arn
 
 
 def _mark_replayed(target: Target, message_id: str, arn: str) -> None:
