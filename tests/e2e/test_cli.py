@@ -1,0 +1,87 @@
+"""The CLI against a running local stack: `--json` keys are an interface (DESIGN §7)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from local_stack import LOOPBACK, final_status
+from typer.testing import CliRunner
+
+from mailroom_cli.local.stack import LocalStack
+from mailroom_cli.main import app
+from mailroom_cli.samples import pdf
+from mailroom_cli.target import Target
+
+pytestmark = pytest.mark.allow_hosts(LOOPBACK)
+
+
+@pytest.fixture(autouse=True)
+def cli_finds_the_stack(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert stack.options.state_file is not None
+    monkeypatch.setenv("MAILROOM_STATE_DIR", str(stack.options.state_file.parent))
+
+
+def run(*args: str, code: int = 0) -> Any:
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result
+
+
+def test_local_info_names_everything_a_script_needs(stack: LocalStack) -> None:
+    info = json.loads(run("local", "info", "--json").stdout)
+    assert set(info) >= {
+        "endpoint_url", "region", "account_id", "smtp", "domain", "incoming_bucket", "incoming_prefix",
+        "kms_key_arn", "receipt_rule_name", "queue_url", "dlq_url", "state_machine_arn", "tables", "buckets",
+    }  # fmt: skip
+    assert set(info["tables"]) == {"mailboxes", "inbox", "status"}
+    assert set(info["buckets"]) == {"incoming", "staging", "archive"}
+    assert info["endpoint_url"] == stack.endpoint_url
+    assert info["incoming_prefix"] == "inbound/"
+    assert info["region"] == "eu-west-1"
+
+
+def test_mailbox_send_inbox_get_and_raw_from_the_command_line(
+    stack: LocalStack, target: Target, tmp_path: Path
+) -> None:
+    domain = target.name("RecipientDomain")
+    added = json.loads(run("mailbox", "add", f"Paper@{domain}", "--user", "paula", "--tenant", "t1", "--json").stdout)
+    assert added == [{"address": f"paper@{domain}", "user": "paula", "tenant": "t1"}]
+    assert {"address": f"paper@{domain}", "user": "paula", "tenant": "t1"} in json.loads(
+        run("mailbox", "list", "--json").stdout
+    )
+    run("mailbox", "add", "someone@other.example", "--user", "x", code=1)  # not our domain
+
+    document = tmp_path / "contract.pdf"
+    document.write_bytes(pdf(2, seed=3))
+    sent = run("send", "--to", f"paper@{domain}", "--subject", "Contract", "--attach", str(document))
+    message_id = sent.stdout.strip()
+    assert final_status(target, message_id) == "delivered"
+
+    items = json.loads(run("inbox", "paula", "--json").stdout)
+    assert [set(i) >= {"id", "message_id", "subject", "from", "received_at", "attachments"} for i in items] == [True]
+    assert items[0]["attachments"] == [
+        {
+            "filename": "contract.pdf",
+            "safe_filename": "contract.pdf",
+            "content_type": "application/pdf",
+            "size": document.stat().st_size,
+            "sha256": items[0]["attachments"][0]["sha256"],
+        }
+    ]
+    saved = json.loads(run("inbox", "get", items[0]["id"], "--save", str(tmp_path / "out"), "--json").stdout)
+    assert [Path(p).read_bytes() for p in saved] == [document.read_bytes()]
+
+    raw = tmp_path / "raw.eml"
+    run("raw", message_id, "-o", str(raw))
+    text = raw.read_bytes()
+    assert text.startswith(b"Return-Path: <")  # SES's trace headers come first
+    assert b"Subject: Contract" in text
+
+
+def test_commands_without_a_running_stack_say_how_to_start_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MAILROOM_STATE_DIR", str(tmp_path))
+    result = run("inbox", "anyone", code=1)
+    assert "mailroom local up" in result.output
