@@ -49,6 +49,10 @@ def up(
     mailbox: Annotated[
         list[str] | None, typer.Option(help="register ADDRESS=USER at start (repeatable)", metavar="ADDRESS=USER")
     ] = None,
+    mock_config: Annotated[
+        Path | None,
+        typer.Option(help="Step Functions Local mock file (default: $SFN_MOCK_CONFIG)", exists=True, dir_okay=False),
+    ] = None,
 ) -> None:
     """Run mailroom locally until Ctrl-C / SIGTERM. State lives as long as this process.
 
@@ -59,6 +63,7 @@ def up(
         _err("a local stack is already running (see `mailroom local info`)")
         raise typer.Exit(1)
     stack = LocalStack(_options(aws_port, smtp_port, domain, fast_retries, state=True))
+    stack.options.mock_config = mock_config
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())

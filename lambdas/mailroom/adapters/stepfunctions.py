@@ -72,23 +72,25 @@ class StepFunctionsHistory:
         self._client: SFNClient = client if client is not None else boto3.client("stepfunctions")
 
     def failed_step(self, execution_arn: str) -> str | None:
-        """The last state entered and not exited."""
-        exited: set[str] = set()
+        """The last state entered and not exited (events sorted by id: not every endpoint honours reverseOrder)."""
+        events: list[Any] = []
         token: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"executionArn": execution_arn, "reverseOrder": True, "maxResults": 100}
+            kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
             if token:
                 kwargs["nextToken"] = token
             with translated_workflow_errors(operation="GetExecutionHistory"):
                 page = self._client.get_execution_history(**kwargs)
-            for event in page["events"]:
-                if "stateExitedEventDetails" in event:
-                    exited.add(event["stateExitedEventDetails"]["name"])
-                elif "stateEnteredEventDetails" in event:
-                    name = event["stateEnteredEventDetails"]["name"]
-                    if name not in exited:
-                        return name
-                    exited.discard(name)
+            events.extend(page["events"])
             token = page.get("nextToken")
             if not token:
-                return None
+                break
+        unfinished: list[str] = []
+        for event in sorted(events, key=lambda e: e["id"]):
+            if "stateEnteredEventDetails" in event:
+                unfinished.append(event["stateEnteredEventDetails"]["name"])
+            elif "stateExitedEventDetails" in event:
+                name = event["stateExitedEventDetails"]["name"]
+                if name in unfinished:
+                    unfinished.remove(name)
+        return unfinished[-1] if unfinished else None

@@ -12,6 +12,7 @@ variable two functions set differently is refused at start (it could not be emul
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -122,13 +123,20 @@ class LocalRuntime:
         """Apply the environment, make the code importable, and take over moto's invoke."""
         os.environ.update(self.merged_environment())
         os.environ.update(self.overrides)  # local-only settings win over the template's (log level…)
-        if self.log_path is not None and self._output is None:
-            self._output = _LambdaOutput(sys.stdout, open(self.log_path, "a", buffering=1))  # noqa: SIM115
-            sys.stdout = self._output
         for spec in self.functions.values():
             if spec.code_dir not in sys.path:
                 sys.path.insert(0, spec.code_dir)
         _forget_cold_start_state()
+        if self.log_path is not None and self._output is None:
+            self._output = _LambdaOutput(sys.stdout, open(self.log_path, "a", buffering=1))  # noqa: SIM115
+            sys.stdout = self._output
+            # Bind the handlers' log stream and EMF printing to the proxy now: whatever replaces
+            # sys.stdout later (a test's CLI runner, say) must not receive Lambda output.
+            for spec in self.functions.values():
+                importlib.import_module(spec.handler.rpartition(".")[0])
+            from aws_lambda_powertools.metrics.provider.cloudwatch_emf import cloudwatch
+
+            cloudwatch.print = functools.partial(print, file=self._output)  # type: ignore[attr-defined]
         runtime = self
         self._original = LambdaFunction.invoke
 
@@ -143,6 +151,9 @@ class LocalRuntime:
             LambdaFunction.invoke = self._original  # type: ignore[method-assign]
             self._original = None
         if self._output is not None:
+            from aws_lambda_powertools.metrics.provider.cloudwatch_emf import cloudwatch
+
+            vars(cloudwatch).pop("print", None)
             if sys.stdout is self._output:
                 sys.stdout = self._output.original
             self._output.sink.close()

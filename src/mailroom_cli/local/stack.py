@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from mailroom_cli.local import redrive
+from mailroom_cli.local import mocking, redrive
 from mailroom_cli.local.control import ControlServer
 from mailroom_cli.local.events import StatusChangeWatcher
 from mailroom_cli.local.poller import SqsPoller
@@ -57,6 +57,7 @@ class LocalOptions:
     state_file: Path | None = None
     parameters: dict[str, str] = field(default_factory=dict)
     lambda_log: Path | None = None  # where handlers' stdout (logs, metrics) goes; None: the terminal
+    mock_config: Path | None = None  # a Step Functions Local mock file (else $SFN_MOCK_CONFIG)
 
 
 class RetryClock:
@@ -141,6 +142,9 @@ class LocalStack:
             stack_name=STACK_NAME,
         )
         self.provisioned = provision(self.template, self.client)
+        mock_path = mocking.configured_path(opts.mock_config)  # --mock-config, else $SFN_MOCK_CONFIG
+        if mock_path is not None:
+            self._patched.append(mocking.install(mock_path, aliases=mocking.state_machine_aliases(self.template)))
         self.runtime.log_path = str(opts.lambda_log) if opts.lambda_log else None
         self.runtime.overrides = {
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here

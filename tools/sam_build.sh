@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# sam build into .aws-sam/build, then the build's duration and each function's unzipped size (make sam-build).
+# The python3.13 runtime needs python3.13 on PATH: with pyenv, PYENV_VERSION=3.11.7:3.13.0 (the Makefile sets it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SAM=.venv-tools/sam/bin/sam
+BUILD_DIR=.aws-sam/build
+[[ -x $SAM ]] || { echo "missing $SAM: run make tools" >&2; exit 1; }
+command -v python3.13 >/dev/null || { echo "sam build needs python3.13 on PATH (pyenv: PYENV_VERSION=3.11.7:3.13.0)" >&2; exit 1; }
+
+export SAM_CLI_TELEMETRY=0
+start=$(date +%s%N)
+"$SAM" build --template-file template.yaml --build-dir "$BUILD_DIR"
+end=$(date +%s%N)
+
+elapsed_ms=$(((end - start) / 1000000))
+printf '\nsam build took %d.%01d s\n' $((elapsed_ms / 1000)) $((elapsed_ms % 1000 / 100))
+printf 'unzipped size per function (what Lambda unpacks; the limit is 250 MB):\n'
+for dir in "$BUILD_DIR"/*/; do
+    name=$(basename "$dir")
+    [[ $name == *Function ]] || continue
+    printf '  %-18s %8s  (%s files)\n' "$name" "$(du -sh "$dir" | cut -f1)" "$(find "$dir" -type f | wc -l)"
+done
