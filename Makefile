@@ -4,8 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAMPLE ?= tests/fixtures/scanner_mail.eml
+DOMAIN ?= in.mailroom.localhost
+MAILBOX ?= scans@$(DOMAIN)=demo
 
-.PHONY: setup run test check lint types bench corpus clean tools template-check sam-build
+.PHONY: setup run demo parse test check lint types bench corpus clean tools template-check sam-build
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH" >&2; exit 1; }
@@ -16,7 +18,15 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# mailroom locally: moto + SMTP on loopback, the real template/ASL/handlers; one demo mailbox. Ctrl-C stops.
 run: setup
+	$(BIN)/mailroom local up --domain $(DOMAIN) --mailbox $(MAILBOX)
+
+# A private stack on free ports, six sample emails, each outcome checked (exit 0 only if all as expected).
+demo: setup
+	$(BIN)/mailroom local demo
+
+parse: setup
 	$(BIN)/mailroom parse $(SAMPLE)
 
 test: setup
