@@ -132,8 +132,8 @@ class InboxStore(Protocol):
 class StatusStore(Protocol):
     """One record per email (by SES message id): received → delivered | quarantined | unroutable | failed."""
 
-    def mark_received(self, message_id: str, *, received_at: str, execution_arn: str, now: str) -> None:
-        """Create the record unless one exists (a duplicate event must not reset a finished email)."""
+    def mark_received(self, message_id: str, *, received_at: str, execution_arn: str, now: str) -> bool:
+        """Create the record unless one exists (a duplicate event must not reset it); ``True`` if created."""
         ...
 
     def mark_delivered(self, message_id: str, *, items: int, now: str) -> None:

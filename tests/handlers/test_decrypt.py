@@ -119,6 +119,24 @@ def test_a_material_description_edited_after_wrapping_is_refused_by_kms(
     assert stack.keys(STAGING) == []
 
 
+def test_an_execution_input_naming_another_message_than_its_object_key_is_refused(
+    stack: Stack, context: FakeLambdaContext, mime: bytes
+) -> None:
+    event = {**stack.put_ses_object(mime, MESSAGE_ID), "message_id": OTHER_ID}
+
+    assert raised_name(event, context) == "EncryptionContextMismatchError"
+    assert stack.keys(STAGING) == []
+
+
+def test_an_execution_input_naming_another_bucket_is_refused_before_reading_it(
+    stack: Stack, context: FakeLambdaContext, mime: bytes
+) -> None:
+    event = {**stack.put_ses_object(mime, MESSAGE_ID), "bucket": "someone-elses-bucket"}
+
+    assert raised_name(event, context) == "SourceObjectMissingError"
+    assert stack.keys(STAGING) == []
+
+
 def test_an_object_without_encryption_metadata_is_refused(stack: Stack, context: FakeLambdaContext) -> None:
     stack.s3.put_object(Bucket=INCOMING, Key=PREFIX + MESSAGE_ID, Body=b"From: a@b\r\n\r\nplain")
 

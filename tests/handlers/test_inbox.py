@@ -37,8 +37,9 @@ def archived(
     envelope_to: str | None,
     message_id: str = MESSAGE_ID,
     header_message_id: bool = True,
+    scan: bytes = SCAN,
 ) -> dict[str, Any]:
-    mail = scanner_mail([("scan-0001.pdf", SCAN), ("invoice.pdf", INVOICE)], to=to)
+    mail = scanner_mail([("scan-0001.pdf", scan), ("invoice.pdf", INVOICE)], to=to)
     if not header_message_id:
         mail = mail.replace(b"Message-ID: <scan-0001@corp.example>\r\n", b"")
     mime = ses_received(mail, envelope_to=envelope_to, ses_id=message_id)
@@ -186,6 +187,21 @@ def test_a_retransmission_with_the_same_message_id_header_is_a_duplicate(
     record = two_users.status(RETRANSMITTED_ID)
     assert record is not None
     assert (record["status"], record["duplicate_of"]) == ("duplicate", MESSAGE_ID)
+
+
+def test_an_earlier_email_reusing_the_message_id_with_other_content_does_not_suppress_the_real_one(
+    two_users: Stack, context: FakeLambdaContext
+) -> None:
+    # Message-IDs are chosen by the sender (scanners count them): a forged email sent first with the
+    # next one's Message-ID must not make the real scan a "duplicate".
+    forged = archived(two_users, context, to=f"a@{DOMAIN}", envelope_to=f"a@{DOMAIN}", scan=b"%PDF-1.4 forged")
+    inbox.handler(forged, context)
+    real = archived(two_users, context, to=f"a@{DOMAIN}", envelope_to=f"a@{DOMAIN}", message_id=RETRANSMITTED_ID)
+
+    result = inbox.handler(real, context)
+
+    assert result["status"] == "delivered"
+    assert sorted(item["message_id"] for item in two_users.inbox("user-a")) == sorted([MESSAGE_ID, RETRANSMITTED_ID])
 
 
 def test_the_first_message_stays_delivered_when_it_runs_again_after_its_retransmission(

@@ -132,10 +132,10 @@ class DynamoStatusStore:
         self._table = table
         self._client = _client(client)
 
-    def mark_received(self, message_id: str, *, received_at: str, execution_arn: str, now: str) -> None:
+    def mark_received(self, message_id: str, *, received_at: str, execution_arn: str, now: str) -> bool:
         """Fill in what is missing only: a duplicate event, or an execution that already ended, keeps its status."""
         with translated_dynamodb_errors(operation="UpdateItem", table=self._table):
-            self._client.update_item(
+            response = self._client.update_item(
                 TableName=self._table,
                 Key={"message_id": {"S": message_id}},
                 UpdateExpression="SET #s = if_not_exists(#s, :s), received_at = if_not_exists(received_at, :r), "
@@ -147,7 +147,9 @@ class DynamoStatusStore:
                     ":now": {"S": now},
                     ":arn": {"S": execution_arn},
                 },
+                ReturnValues="ALL_OLD",
             )
+        return "Attributes" not in response
 
     def mark_failed(self, message_id: str, *, failure: Failure, now: str) -> bool:
         """Set status failed, unless an outcome was recorded (a late event must not undo a redrive's success)."""

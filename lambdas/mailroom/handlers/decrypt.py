@@ -34,6 +34,7 @@ def handler(event: Mapping[str, Any]) -> dict[str, Any]:
         staging_bucket=config.staging_bucket,
         account_id=config.account_id,
         max_message_bytes=config.max_message_bytes,
+        incoming_bucket=config.incoming_bucket,
     )
     count("Bytes", result.mime.size, unit=MetricUnit.Bytes)
     return result.model_dump(mode="json")

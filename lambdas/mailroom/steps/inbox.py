@@ -22,7 +22,7 @@ def deliver(email: Archived, *, store: BlobStore, inbox: InboxStore, status: Sta
     first SES message to claim the header for a user owns it, later ones are duplicates for that user.
     """
     manifest = read_manifest(store, email.manifest)
-    dedup = dedup_key(manifest.header_message_id)
+    dedup = dedup_key(manifest)
     items = new = 0
     first_owner: str | None = None
     for mailbox in manifest.mailboxes:
@@ -40,11 +40,18 @@ def deliver(email: Archived, *, store: BlobStore, inbox: InboxStore, status: Sta
     return Delivered(message_id=email.message_id, items=items, new_items=new)
 
 
-def dedup_key(header_message_id: str | None) -> str | None:
-    """The inbox key that marks a ``Message-ID`` header as seen (None: no header, no deduplication)."""
-    if not header_message_id or not header_message_id.strip("<> "):
+def dedup_key(manifest: Manifest) -> str | None:
+    """The inbox key marking this email as seen: its ``Message-ID``, sender and content (None: no Message-ID).
+
+    A retransmission repeats all three. The Message-ID alone is chosen by whoever sends first: with
+    sender and content digests in the key, a forged earlier email cannot make the real one a duplicate.
+    """
+    header = (manifest.header_message_id or "").strip()
+    if not header.strip("<> "):
         return None
-    return DEDUP_PREFIX + hashlib.sha256(header_message_id.strip().lower().encode()).hexdigest()[:40]
+    content = [f.sha256 for f in manifest.attachments] + [b.sha256 for b in (manifest.text, manifest.html) if b]
+    parts = [header.lower(), ",".join(s.lower() for s in manifest.senders), *sorted(content)]
+    return DEDUP_PREFIX + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:40]
 
 
 def inbox_item(manifest: Manifest, mailbox: Mailbox, email: Archived, now: str) -> dict[str, Any]:

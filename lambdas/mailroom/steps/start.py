@@ -62,7 +62,13 @@ def _incoming(record: Mapping[str, Any], prefix: str) -> IncomingObject | Skippe
 
 
 def start(email: IncomingObject, *, workflow: Workflow, status: StatusStore, now: str) -> bool:
-    """Start the email's execution and record it as received; ``False`` when it had been started before."""
+    """Start the email's execution and record it as received; ``False`` for a repeated event.
+
+    StartExecution with the same name and input succeeds again while the first run is still going,
+    so "new" is decided by the status record, which only the first delivery of the event creates.
+    """
     execution_arn, started = workflow.start(email.message_id, email.model_dump(mode="json"))
-    status.mark_received(email.message_id, received_at=email.received_at, execution_arn=execution_arn, now=now)
-    return started
+    created = status.mark_received(
+        email.message_id, received_at=email.received_at, execution_arn=execution_arn, now=now
+    )
+    return started and created
