@@ -62,6 +62,7 @@ def step(name: str) -> Callable[[Callable[[Mapping[str, Any]], dict[str, Any]]],
                 )
                 logger.warning("step raised %s", error, extra={"reason": exc.reason, "detail": str(exc)})
                 count(f"{name}Failed")
+                count(outcome)  # the plain count (service dimension only) that alarms and rates use
                 count(outcome, step=name, error=error)
                 raise
             except Exception as exc:

@@ -232,7 +232,10 @@ def test_an_unroutable_mail_is_counted_by_step_and_error(
     raised_name(stack, context, mail(to=f"nobody@{DOMAIN}", envelope_to=f"nobody@{DOMAIN}"))
 
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"Unroutable"' in line]
-    assert [(d["Unroutable"], d["step"], d["error"]) for d in lines] == [([1.0], "Parse", "NoKnownRecipientError")]
+    by_step = [(d["Unroutable"], d["step"], d["error"]) for d in lines if "step" in d]
+    assert by_step == [([1.0], "Parse", "NoKnownRecipientError")]
+    # and once more without step/error dimensions, for rates and alarms
+    assert [d["Unroutable"] for d in lines if "step" not in d] == [[1.0]]
 
 
 def test_a_disabled_mailbox_receives_nothing(stack: Stack, context: FakeLambdaContext) -> None:
