@@ -85,3 +85,21 @@ def test_commands_without_a_running_stack_say_how_to_start_one(monkeypatch: pyte
     monkeypatch.setenv("MAILROOM_STATE_DIR", str(tmp_path))
     result = run("inbox", "anyone", code=1)
     assert "mailroom local up" in result.output
+
+
+def test_local_fail_and_heal_reach_the_running_stack(stack: LocalStack, target: Target) -> None:
+    domain = target.name("RecipientDomain")
+    run("mailbox", "add", f"faults@{domain}", "--user", "fay")
+    run("local", "fail", "Archive", "--times", "1", "--error", "StorageUnavailableError")
+    message_id = run("send", "--to", f"faults@{domain}", "--subject", "once").stdout.strip()
+    assert final_status(target, message_id) == "delivered"
+    timeline = json.loads(run("history", message_id, "--json").stdout)
+    archive = next(s for s in timeline["states"] if s["state"] == "Archive")
+    assert archive["attempts"] == 2
+    assert [e["error"] for e in archive["errors"]] == ["StorageUnavailableError"]
+
+    run("local", "fail", "Parse", "--error", "NoSuchError", code=2)
+    run("local", "fail", "Parse")
+    run("local", "heal")
+    healed = run("send", "--to", f"faults@{domain}", "--subject", "healed").stdout.strip()
+    assert final_status(target, healed) == "delivered"
