@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
-from mailroom.adapters.dynamodb import from_item
+from mailroom.adapters.dynamodb import DynamoStatusStore, from_item
 from mailroom.adapters.stepfunctions import StepFunctionsWorkflow
 from mailroom.errors import leaf_errors
 from mailroom.sesformat import is_ses_message_id
@@ -320,20 +320,8 @@ def _restart(target: Target, message_id: str, previous_arn: str | None) -> str:
 
 
 def _mark_replayed(target: Target, message_id: str, arn: str) -> None:
-    target.client("dynamodb").update_item(
-        TableName=target.name("StatusTableName"),
-        Key={"message_id": {"S": message_id}},
-        UpdateExpression="SET #s = :s, execution_arn = :arn, updated_at = :now, "
-        "replays = if_not_exists(replays, :z) + :one",
-        ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={
-            ":s": {"S": "received"},
-            ":arn": {"S": arn},
-            ":now": {"S": _iso(dt.datetime.now(dt.UTC))},
-            ":z": {"N": "0"},
-            ":one": {"N": "1"},
-        },
-    )
+    status = DynamoStatusStore(target.name("StatusTableName"), target.client("dynamodb"))
+    status.mark_restarted(message_id, execution_arn=arn, now=_iso(dt.datetime.now(dt.UTC)))
 
 
 def replay(
