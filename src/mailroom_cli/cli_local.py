@@ -42,9 +42,13 @@ def _options(aws_port: int, smtp_port: int, domain: str, fast_retries: bool, sta
 
 @app.command()
 def up(
-    aws_port: Annotated[int, typer.Option(help="port of the emulated AWS endpoint")] = 4566,
-    smtp_port: Annotated[int, typer.Option(help="port of the SMTP listener playing SES")] = 2525,
-    domain: Annotated[str, typer.Option(help="recipient domain (the receipt rule's)")] = DEFAULT_DOMAIN,
+    aws_port: Annotated[int, typer.Option(help="port of the emulated AWS endpoint", envvar="MAILROOM_AWS_PORT")] = 4566,
+    smtp_port: Annotated[
+        int, typer.Option(help="port of the SMTP listener playing SES", envvar="MAILROOM_SMTP_PORT")
+    ] = 2525,
+    domain: Annotated[
+        str, typer.Option(help="recipient domain (the receipt rule's)", envvar="MAILROOM_DOMAIN")
+    ] = DEFAULT_DOMAIN,
     fast_retries: Annotated[bool, typer.Option(help="compress Retry backoff waits (demos, tests)")] = False,
     mailbox: Annotated[
         list[str] | None, typer.Option(help="register ADDRESS=USER at start (repeatable)", metavar="ADDRESS=USER")
