@@ -230,6 +230,9 @@ def _forget_cold_start_state() -> None:
     for name, module in list(sys.modules.items()):
         if name == "mailroom.composition":
             module.reset()
+        elif name == "mailroom.observability" and os.environ.get("POWERTOOLS_METRICS_NAMESPACE"):
+            # Imported before the template's environment was applied: it read no namespace then.
+            module.metrics.namespace = os.environ["POWERTOOLS_METRICS_NAMESPACE"]
         elif name.startswith("mailroom.handlers.") and hasattr(module, "settings"):
             module.settings.cache_clear()
 
