@@ -59,7 +59,7 @@ class StatusChangeWatcher:
         self._lambda = lambda_client
         self._region = region
         self._account = account
-        self._delivered: set[tuple[str, str, int]] = set()
+        self._delivered: set[tuple[str, str, str]] = set()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._machines = sorted({m for r in rules for m in r.state_machine_arns})
@@ -98,11 +98,12 @@ class StatusChangeWatcher:
         wanted = [r for r in self._rules if not r.statuses or status in r.statuses]
         if not wanted:
             return 0
-        described = self._sfn.describe_execution(executionArn=execution["executionArn"])
-        key = (execution["executionArn"], status, int(described.get("redriveCount", 0)))
+        # A redriven execution that fails again stops again: the stop date tells the runs apart.
+        key = (execution["executionArn"], status, str(execution.get("stopDate")))
         if key in self._delivered:
             return 0
         self._delivered.add(key)
+        described = self._sfn.describe_execution(executionArn=execution["executionArn"])
         event = status_change_event(described, region=self._region, account=self._account)
         for rule in wanted:
             self._lambda.invoke(FunctionName=rule.function, InvocationType="Event", Payload=json.dumps(event).encode())
