@@ -22,3 +22,10 @@ for dir in "$BUILD_DIR"/*/; do
     [[ $name == *Function ]] || continue
     printf '  %-18s %8s  (%s files)\n' "$name" "$(du -sh "$dir" | cut -f1)" "$(find "$dir" -type f | wc -l)"
 done
+
+# Every handler imports Powertools' Tracer at cold start, which imports aws_xray_sdk: the runtime
+# does not provide it, so a build without it would fail every invocation with ImportModuleError.
+for dir in "$BUILD_DIR"/*Function/; do
+    [[ -d $dir/aws_xray_sdk && -d $dir/mailroom/handlers ]] || { echo "missing aws_xray_sdk or handlers in $dir" >&2; exit 1; }
+done
+echo "every function ships mailroom/handlers and aws_xray_sdk"

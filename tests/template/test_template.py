@@ -399,3 +399,11 @@ def test_cfn_lint_reports_no_error_and_no_unlisted_warning() -> None:
     found = {(m.rule.id, m.path[1] if len(m.path) > 1 else "") for m in matches}
     assert not [m for m in matches if m.rule.id.startswith("E")], [str(m) for m in matches]
     assert found <= ALLOWED_CFN_LINT_WARNINGS, [str(m) for m in matches]
+
+
+def test_the_shipped_requirements_include_what_the_handlers_import_at_cold_start() -> None:
+    # Powertools' Tracer imports aws_xray_sdk when a handler module loads; the Lambda runtime has no
+    # aws_xray_sdk, so without the [tracer] extra every function would fail with ImportModuleError.
+    requirements = (Path(__file__).resolve().parents[2] / "lambdas" / "requirements.txt").read_text()
+    lines = [line.split("#")[0].strip() for line in requirements.splitlines()]
+    assert any(line.startswith("aws-lambda-powertools[tracer]") for line in lines)
