@@ -84,3 +84,25 @@ template-check: setup tools
 # Builds into .aws-sam/build; python3.13 must be on PATH for the python3.13 runtime (pyenv).
 sam-build: tools
 	PYENV_VERSION=$(SAM_PYENV) bash tools/sam_build.sh
+
+# Everything in docs/benchmarks.md: decrypt, parse, e2e with 200 and 1,000 emails, the cost model, and
+# cold start (handler import times; package sizes from a fresh sam build). About 40 min on 2 cores.
+.PHONY: bench-full
+bench-full: setup sam-build
+	$(BIN)/python bench/run.py --e2e 200,1000 --coldstart
+
+# The reliability suite at full size (docs/reliability.md): the fault matrix, at-least-once inputs,
+# poison messages, and a Starter outage with 1,000 emails queued. About 20 min on 2 cores;
+# `make test` runs the same suite with 60 emails in the outage.
+.PHONY: reliability
+reliability: setup
+	MAILROOM_OUTAGE_EMAILS=1000 $(BIN)/python -m pytest tests/reliability -q
+
+# The security evidence at full size (docs/reliability-input-and-attacks.md): 14,000 fuzz examples (10,500 of
+# them messages), the bombs at full size, the attacks on moto and through the local stack, the template's
+# security rules. `make test` (CI) runs the same suites at their default, smaller size.
+SECURITY_REPORT ?= .pytest_cache/security-report.json
+.PHONY: security
+security: setup
+	MAILROOM_FUZZ_EXAMPLES=14000 MAILROOM_SECURITY_FULL=1 MAILROOM_SECURITY_REPORT=$(SECURITY_REPORT) \
+		$(BIN)/python -m pytest tests/security -q

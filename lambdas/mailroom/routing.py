@@ -29,10 +29,15 @@ def without_tag(address: str) -> str:
     return f"{base}@{host}" if plus and base else address
 
 
+# RFC 5321's limit (a 256-octet path, brackets included). A header may name longer ones, which no
+# mailbox can have and DynamoDB would refuse as keys (2048 bytes) with an error no retry can fix.
+MAX_ADDRESS_LENGTH = 254
+
+
 def candidate_addresses(email: ParsedEmail, domain: str) -> list[str]:
     """Our-domain recipients, lower-case, envelope first and alone when SES named it."""
     pool = email.envelope_recipients or email.recipients
-    return list(dict.fromkeys(a.lower() for a in pool if in_domain(a, domain)))
+    return list(dict.fromkeys(a.lower() for a in pool if len(a) <= MAX_ADDRESS_LENGTH and in_domain(a, domain)))
 
 
 def resolve(addresses: Sequence[str], registry: MailboxRegistry) -> list[Mailbox]:

@@ -215,19 +215,24 @@ def fail(
     step: Annotated[str, typer.Argument(help="Decrypt, Parse, Archive, Inbox (or Starter)")],
     times: Annotated[int | None, typer.Option(help="fail the next N attempts (default: until healed)")] = None,
     error: Annotated[str | None, typer.Option(help="taxonomy error to raise (default StorageUnavailableError)")] = None,
+    after: Annotated[
+        bool, typer.Option("--after", help="raise after the step ran (its writes done, its result lost)")
+    ] = False,
 ) -> None:
     """Make a step of the running local stack raise an error, to rehearse failures and replays.
 
     Example drill: `mailroom local fail Archive`, send mail, `mailroom emails --status failed`,
-    `mailroom local heal`, `mailroom replay --failed`.
+    `mailroom local heal`, `mailroom replay --failed`. With `--after` the step does its work and
+    then reports the error, like a function that timed out after writing: the retry must not write twice.
     """
     try:
-        reply = control.call(_control_url(), "fail", {"step": step, "times": times, "error": error})
+        reply = control.call(_control_url(), "fail", {"step": step, "times": times, "error": error, "after": after})
     except ValueError as exc:
         _err(str(exc))
         raise typer.Exit(2) from None
     until = f"the next {times} attempt(s)" if times else "until healed"
-    _err(f"{reply['step']} raises {reply['error']} on {until}")
+    when = " after running" if reply.get("after") else ""
+    _err(f"{reply['step']} raises {reply['error']}{when} on {until}")
 
 
 @app.command()

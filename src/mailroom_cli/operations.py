@@ -15,6 +15,7 @@ from typing import Any
 from mailroom.adapters.dynamodb import from_item, to_item
 from mailroom.adapters.kms import KmsKeyService
 from mailroom.crypto import decrypt_ses_object
+from mailroom.mime.filenames import safe_filename
 from mailroom.routing import in_domain
 from mailroom.sinks import TempFileSink
 from mailroom.steps.inbox import DEDUP_PREFIX
@@ -126,8 +127,11 @@ def save_attachments(target: Target, item: dict[str, Any], directory: Path) -> l
     bucket = str(item.get("archive_bucket") or target.name("ArchiveBucketName"))
     saved: list[Path] = []
     used: set[str] = set()
-    for attachment in item.get("attachments") or []:
-        name = _unique(str(attachment.get("safe_filename") or "attachment"), used)
+    for number, attachment in enumerate(item.get("attachments") or [], start=1):
+        # The parser made the name safe; made safe again here, a damaged or forged item cannot write
+        # outside ``directory`` either (``../x``, an absolute path, a device name).
+        content_type = str(attachment.get("content_type") or "application/octet-stream")
+        name = _unique(safe_filename(str(attachment.get("safe_filename") or ""), content_type, number), used)
         path = directory / name
         digest = hashlib.sha256()
         body = s3.get_object(Bucket=bucket, Key=attachment["key"])["Body"]

@@ -201,22 +201,35 @@ class DynamoStatusStore:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def mark_restarted(self, message_id: str, *, execution_arn: str, now: str) -> None:
-        """In flight again: status received under the new execution, restarts counted."""
-        with translated_dynamodb_errors(operation="UpdateItem", table=self._table):
-            self._client.update_item(
-                TableName=self._table,
-                Key={"message_id": {"S": message_id}},
-                UpdateExpression="SET #s = :s, execution_arn = :arn, updated_at = :now, "
-                "replays = if_not_exists(replays, :z) + :one",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":s": {"S": "received"},
-                    ":arn": {"S": execution_arn},
-                    ":now": {"S": now},
-                    ":z": {"N": "0"},
-                    ":one": {"N": "1"},
-                },
-            )
+        """In flight again: status received under the new execution, restarts counted.
+
+        It is written *after* the redrive or restart began, which may already have delivered the
+        email: an outcome is never set back to received.
+        """
+        try:
+            with translated_dynamodb_errors(operation="UpdateItem", table=self._table):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key={"message_id": {"S": message_id}},
+                    UpdateExpression="SET #s = :s, execution_arn = :arn, updated_at = :now, "
+                    "replays = if_not_exists(replays, :z) + :one",
+                    ConditionExpression="attribute_not_exists(#s) OR NOT (#s IN (:o1, :o2, :o3, :o4))",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":s": {"S": "received"},
+                        ":arn": {"S": execution_arn},
+                        ":now": {"S": now},
+                        ":z": {"N": "0"},
+                        ":one": {"N": "1"},
+                        ":o1": {"S": "delivered"},
+                        ":o2": {"S": "quarantined"},
+                        ":o3": {"S": "unroutable"},
+                        ":o4": {"S": "duplicate"},
+                    },
+                )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
 
     def mark_duplicate(self, message_id: str, *, duplicate_of: str, now: str) -> None:
         """Set status duplicate, naming the SES message that was delivered first."""

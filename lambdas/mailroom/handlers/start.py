@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -31,7 +32,22 @@ def record_handler(record: SQSRecord) -> None:
     config = settings()
     workflow = StepFunctionsWorkflow(config.state_machine_arn, composition.stepfunctions())
     status = DynamoStatusStore(config.status_table, composition.dynamodb())
-    for item in incoming_objects(record.body, prefix=config.incoming_prefix):
+    try:
+        items = incoming_objects(record.body, prefix=config.incoming_prefix)
+    except (ValueError, LookupError, TypeError) as exc:
+        # A poison message: SQS redelivers it until maxReceiveCount, then the DLQ keeps it. The DLQ
+        # says nothing about why, so the reason is logged (and counted) here, by SQS message id.
+        logger.warning(
+            "rejected an SQS message that names no email",
+            extra={
+                "sqs_message_id": record.message_id,
+                "receive_count": record.attributes.approximate_receive_count,
+                "reason": _poison_reason(exc),
+            },
+        )
+        count("PoisonMessages")
+        raise
+    for item in items:
         if isinstance(item, Skipped):
             logger.info("skipped an S3 event", extra={"reason": item.reason, "key": item.key})
             count("EventsSkipped")
@@ -43,6 +59,13 @@ def record_handler(record: SQSRecord) -> None:
             extra={"message_id": item.message_id, "size": item.size},
         )
         count("Received" if started else "DuplicateEvents")
+
+
+def _poison_reason(exc: Exception) -> str:
+    """Why a body is poison, without quoting it: our own messages and JSON's position errors only."""
+    if isinstance(exc, json.JSONDecodeError) or type(exc) is ValueError:
+        return f"{type(exc).__name__}: {exc}"[:200]
+    return type(exc).__name__  # a KeyError's or a validation error's text may quote the body
 
 
 @logger.inject_lambda_context(clear_state=True)

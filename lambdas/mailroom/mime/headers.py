@@ -19,7 +19,15 @@ from mailroom.errors import HeaderLimitError
 
 _FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?]*\?=")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _FALLBACK_CHARSETS = {"us-ascii": "utf-8", "ascii": "utf-8", "7bit": "utf-8", "8bit": "utf-8"}
+# The standard library's header parsers are super-linear in a value's length (its parameter splitter
+# rescans the value once per `;`, its RFC 5322 address parser once per token): a 1 MB section of
+# junk would take minutes to hours. Real values are far below these bounds; longer ones are cut
+# (MIME fields, subjects) or read with the linear legacy address parser.
+MAX_MIME_VALUE = 2048
+MAX_MIME_PARAMETERS = 32
+MAX_STRUCTURED_VALUE = 8192
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,9 @@ class Headers:
         for key in ("content-type", "content-disposition", "content-transfer-encoding", "content-id"):
             value = self.get(key)
             if value is not None:
-                msg[key] = value
+                msg[key] = ";".join(
+                    value[:MAX_MIME_VALUE].split(";", MAX_MIME_PARAMETERS + 1)[: MAX_MIME_PARAMETERS + 1]
+                )
         return msg
 
 
@@ -131,22 +141,39 @@ def lookup_codec(charset: str | None, default: str = "utf-8") -> str:
         return default
 
 
+def scrub(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD.
+
+    Codecs such as utf-7 and unicode_escape decode to lone surrogates, which nothing downstream
+    can store: UTF-8, JSON for the manifest and the inbox item both refuse them.
+    """
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def decode_text(data: bytes, charset: str | None) -> str:
     """Bytes of a text part in its declared charset; undecodable bytes never raise."""
+    return scrub(_decode_text(data, charset))
+
+
+def _decode_text(data: bytes, charset: str | None) -> str:
     codec = lookup_codec(charset)
     try:
         return data.decode(codec)
     except UnicodeDecodeError:
-        if codec == "utf-8":
-            return data.decode("cp1252", errors="replace")
-        return data.decode(codec, errors="replace")
+        try:
+            return data.decode("cp1252" if codec == "utf-8" else codec, errors="replace")
+        except Exception:  # noqa: BLE001 - punycode and idna support no "replace" (they raise UnicodeError)
+            return data.decode("utf-8", errors="replace")
     except Exception:  # noqa: BLE001 - codecs such as utf-7 raise other errors on bad input
         return data.decode("utf-8", errors="replace")
 
 
 def decode_words(value: str) -> str:
-    """Decode RFC 2047 encoded words in an unstructured value (used for parameters too)."""
-    if "=?" not in value:
+    """Decode RFC 2047 encoded words in an unstructured value (used for parameters too).
+
+    A value longer than `MAX_STRUCTURED_VALUE` is returned as written (decoding it is super-linear).
+    """
+    if "=?" not in value or len(value) > MAX_STRUCTURED_VALUE:
         return value
     try:
         pieces = decode_header(value)
@@ -165,24 +192,36 @@ def unstructured(value: str | None) -> str | None:
     """An unstructured header (Subject) decoded the way mail clients show it."""
     if value is None:
         return None
+    value = value[:MAX_STRUCTURED_VALUE]
     try:
         text = str(policy.default.header_factory("subject", value))
     except Exception:  # noqa: BLE001 - fall back to a plain RFC 2047 decode
         return decode_words(value)
     # the stdlib leaves words holding raw 8-bit bytes encoded; decode those leniently
-    return decode_words(value) if has_encoded_words(text) else text
+    return scrub(decode_words(value) if has_encoded_words(text) else text)
 
 
 def addresses(values: list[str]) -> list[tuple[str, str]]:
-    """(display name, addr-spec) pairs of address headers; malformed entries are skipped."""
+    """(display name, addr-spec) pairs of address headers; malformed entries are skipped.
+
+    Long lists are read with the linear legacy parser only, so that every address still counts.
+    """
     out: list[tuple[str, str]] = []
+    modern = sum(len(value) for value in values) <= MAX_STRUCTURED_VALUE
     for value in values:
-        try:
-            header = policy.default.header_factory("to", value)
-            pairs = [(a.display_name, a.addr_spec) for a in header.addresses]
-        except Exception:  # noqa: BLE001 - the lenient legacy parser as a fallback
-            pairs = [(decode_words(name), addr) for name, addr in utils.getaddresses([value])]
-        out.extend((name, addr) for name, addr in pairs if addr)
+        pairs: list[tuple[str, str]] | None = None
+        if modern:
+            try:
+                header = policy.default.header_factory("to", value)
+                pairs = [(a.display_name, a.addr_spec) for a in header.addresses]
+            except Exception:  # noqa: BLE001 - the lenient legacy parser as a fallback
+                pairs = None
+        if pairs is None:
+            try:
+                pairs = [(decode_words(name), addr) for name, addr in utils.getaddresses([value])]
+            except Exception:  # noqa: BLE001 - e.g. RecursionError on thousands of nested comments
+                pairs = []
+        out.extend((scrub(name), scrub(addr)) for name, addr in pairs if addr)
     return out
 
 

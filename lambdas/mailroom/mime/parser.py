@@ -9,6 +9,7 @@ a user's inbox must never hide a file the sender sent.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import mimetypes
 import re
@@ -67,7 +68,7 @@ class _Entity:
         except Exception:  # noqa: BLE001 - an unreadable disposition is none
             return None
 
-    @property
+    @functools.cached_property
     def filename(self) -> str | None:
         return _filename(self.mime)
 
@@ -243,6 +244,7 @@ class _Parser:
     ) -> None:
         """Number, name and store one attachment; `produce` writes its bytes and returns (size, sha256)."""
         index = self.reserve()
+        filename = hdr.scrub(filename) if filename else filename
         safe = safe_filename(shown_name or filename, content_type, index + 1)
         writer = self.store.writer(index, safe)
         size, sha = produce(writer.write)

@@ -12,6 +12,8 @@ from mailroom.ports import BlobStore, InboxStore, StatusStore
 
 DEDUP_PREFIX: Final = "dup#"  # sort keys of dedup markers in the inbox table; never an SES id (those are [0-9a-v])
 SUBJECT_LIMIT: Final = 998  # RFC 5322's line limit: plenty for a list view
+# The sender and the Message-ID are shown as they came, but a header may hold 1 MB and an item only 400 KB.
+HEADER_VALUE_LIMIT: Final = 998
 ATTACHMENT_LIST_LIMIT: Final = 256 * 1024  # DynamoDB items stop at 400 KB; beyond this, the manifest has the list
 
 
@@ -64,8 +66,8 @@ def inbox_item(manifest: Manifest, mailbox: Mailbox, email: Archived, now: str) 
         "tenant": mailbox.tenant,
         "mailbox": mailbox.address,
         "subject": (manifest.subject or "")[:SUBJECT_LIMIT],
-        "from": manifest.senders[0] if manifest.senders else None,
-        "header_message_id": manifest.header_message_id,
+        "from": manifest.senders[0][:HEADER_VALUE_LIMIT] if manifest.senders else None,
+        "header_message_id": (manifest.header_message_id or "")[:HEADER_VALUE_LIMIT] or None,
         "received_at": manifest.received_at,
         "delivered_at": now,
         "archive_bucket": email.manifest.bucket,

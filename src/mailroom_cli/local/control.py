@@ -25,7 +25,7 @@ def fault_class(name: str | None) -> type[Exception]:
 
 
 class ControlServer:
-    """Serves ``POST /fail`` and ``POST /heal`` for one runtime."""
+    """Serves ``POST /fail`` (``{step, error?, times?, after?}``) and ``POST /heal`` (``{step?}``) for one runtime."""
 
     def __init__(self, runtime: LocalRuntime, host: str = "127.0.0.1") -> None:
         runtime_ref = runtime
@@ -37,11 +37,13 @@ class ControlServer:
                     body = json.loads(self.rfile.read(length) or b"{}")
                     if self.path == "/fail":
                         error = fault_class(body.get("error"))
-                        runtime_ref.fail(str(body["step"]), error, body.get("times"))
+                        after = bool(body.get("after", False))
+                        runtime_ref.fail(str(body["step"]), error, body.get("times"), after=after)
                         reply: dict[str, Any] = {
                             "step": body["step"],
                             "error": error.__name__,
                             "times": body.get("times"),
+                            "after": after,
                         }
                     elif self.path == "/heal":
                         runtime_ref.heal(body.get("step"))

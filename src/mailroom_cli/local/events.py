@@ -87,10 +87,16 @@ class StatusChangeWatcher:
     def poll_once(self) -> int:
         """Deliver what changed since the last round; how many events were delivered."""
         delivered = 0
+        # Only the statuses the rules ask for: listing every execution each round would cost more
+        # with every email the stack has seen (a thousand delivered ones slow all the others down).
+        wanted = {s for r in self._rules for s in r.statuses} if all(r.statuses for r in self._rules) else set()
+        filters: list[dict[str, str]] = [{"statusFilter": s} for s in sorted(wanted)] or [{}]
         for machine in self._machines:
-            for page in self._sfn.get_paginator("list_executions").paginate(stateMachineArn=machine):
-                for execution in page["executions"]:
-                    delivered += self._maybe_deliver(execution)
+            for status_filter in filters:
+                pages = self._sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, **status_filter)
+                for page in pages:
+                    for execution in page["executions"]:
+                        delivered += self._maybe_deliver(execution)
         return delivered
 
     def _maybe_deliver(self, execution: dict[str, Any]) -> int:

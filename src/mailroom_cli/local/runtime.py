@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import logging
 import os
 import sys
 import threading
@@ -58,10 +59,15 @@ class Invocation:
 
 @dataclass
 class _Injected:
-    """A fault an operator asked for: raise ``error`` on the next ``remaining`` calls (None: until healed)."""
+    """A fault an operator asked for: raise ``error`` on the next ``remaining`` calls (None: until healed).
+
+    ``after``: raise once the handler has returned, so its side effects happened but its result is
+    lost — a function that timed out or crashed after writing, which a retry must not write twice.
+    """
 
     error: type[BaseException]
     remaining: int | None
+    after: bool = False
 
 
 class _LambdaOutput:
@@ -137,6 +143,7 @@ class LocalRuntime:
             from aws_lambda_powertools.metrics.provider.cloudwatch_emf import cloudwatch
 
             cloudwatch.print = functools.partial(print, file=self._output)  # type: ignore[attr-defined]
+            _bind_handler_logs(self._output)  # a logger imported under an earlier stack still points there
         runtime = self
         self._original = LambdaFunction.invoke
 
@@ -156,14 +163,19 @@ class LocalRuntime:
             vars(cloudwatch).pop("print", None)
             if sys.stdout is self._output:
                 sys.stdout = self._output.original
+            _bind_handler_logs(self._output.original)
             self._output.sink.close()
             self._output = None
 
-    def fail(self, step: str, error: type[BaseException], times: int | None) -> None:
-        """Make ``step``'s function raise ``error`` on its next ``times`` calls (None: until healed)."""
+    def fail(self, step: str, error: type[BaseException], times: int | None, *, after: bool = False) -> None:
+        """Make ``step``'s function raise ``error`` on its next ``times`` calls (None: until healed).
+
+        By default the error is raised before the handler runs; ``after=True`` raises it once the
+        handler has returned (its side effects done, its result discarded).
+        """
         spec = self.by_step(step)
         with self._lock:
-            self.faults[spec.name] = _Injected(error, times)
+            self.faults[spec.name] = _Injected(error, times, after)
 
     def heal(self, step: str | None = None) -> None:
         """Stop injecting faults (into one step, or all)."""
@@ -191,8 +203,12 @@ class LocalRuntime:
         if self._output is not None:
             self._output.local.in_lambda = True
         try:
-            self._injected(spec)
+            fault = self._take_fault(spec)
+            if fault is not None and not fault.after:
+                raise fault.error(f"injected by `mailroom local fail` into {spec.logical_id}")
             call.result = _load(spec.handler)(event, _Context(spec, request_id))
+            if fault is not None:
+                raise fault.error(f"injected by `mailroom local fail --after` into {spec.logical_id} after it ran")
             payload = json.dumps(call.result)
         except Exception as exc:  # noqa: BLE001 - this *is* the runtime: every error becomes the error payload
             call.error_type = type(exc).__name__
@@ -213,16 +229,25 @@ class LocalRuntime:
             observer(call)
         return payload.encode()
 
-    def _injected(self, spec: FunctionSpec) -> None:
+    def _take_fault(self, spec: FunctionSpec) -> _Injected | None:
+        """The fault this call must raise (one of its ``remaining`` is used up), if any."""
         with self._lock:
             fault = self.faults.get(spec.name)
             if fault is None:
-                return
+                return None
             if fault.remaining is not None:
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     del self.faults[spec.name]
-        raise fault.error(f"injected by `mailroom local fail` into {spec.logical_id}")
+        return fault
+
+
+def _bind_handler_logs(stream: Any) -> None:
+    """Point the handlers' Powertools logger at ``stream`` (it keeps the stdout of its import time)."""
+    module = sys.modules.get("mailroom.observability")
+    handler = getattr(getattr(module, "logger", None), "registered_handler", None)
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(stream)
 
 
 def _forget_cold_start_state() -> None:

@@ -8,6 +8,7 @@ SMTP listener playing SES. State lives as long as the process does.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -133,6 +134,7 @@ class LocalStack:
         )
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         self._patch_retry_clock()
+        self._patch_start_execution()
         self._patched.append(redrive.install())
         self.template = SamTemplate(
             opts.template or template_path(),
@@ -264,6 +266,26 @@ class LocalStack:
 
         def restore() -> None:
             setattr(retrier_decl, "time", original)  # noqa: B010
+
+        self._patched.append(restore)
+
+    def _patch_start_execution(self) -> None:
+        from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+        # AWS keeps execution names unique; moto checks the name, then creates the execution, so two
+        # concurrent starts of one name (an S3 event delivered twice, to two pollers) made two.
+        original = StepFunctionsParserBackend.start_execution
+        lock = threading.Lock()
+
+        @functools.wraps(original)
+        def start_execution(backend: StepFunctionsParserBackend, *args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return original(backend, *args, **kwargs)
+
+        setattr(StepFunctionsParserBackend, "start_execution", start_execution)  # noqa: B010
+
+        def restore() -> None:
+            setattr(StepFunctionsParserBackend, "start_execution", original)  # noqa: B010
 
         self._patched.append(restore)
 

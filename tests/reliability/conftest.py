@@ -1,0 +1,71 @@
+"""One local stack per reliability module, every Lambda call observed, figures printed at the end."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from reliability_support import FIGURES, Invocations
+
+from mailroom_cli.local.stack import LocalOptions, LocalStack
+from mailroom_cli.target import Target, from_local
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A running local stack on free ports; retry waits compressed 1000× (the ASL's are recorded)."""
+    logs = tmp_path_factory.mktemp("reliability")
+    options = LocalOptions(
+        aws_port=0,
+        smtp_port=0,
+        retry_scale=0.001,
+        state_file=logs / "local.json",
+        lambda_log=logs / "lambda.log",
+    )
+    with LocalStack(options) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def target(stack: LocalStack) -> Target:
+    return from_local(stack.info())
+
+
+@pytest.fixture(scope="module")
+def invocations(stack: LocalStack) -> Invocations:
+    """Every Lambda invocation of this module's stack."""
+    seen = Invocations()
+    stack.observe(seen)
+    return seen
+
+
+@pytest.fixture(autouse=True)
+def healed(stack: LocalStack) -> Iterator[None]:
+    """No fault outlives the test that injected it."""
+    stack.runtime.heal()
+    yield
+    stack.runtime.heal()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the figures the suites measured (``docs/reliability.md`` quotes them)."""
+    if not FIGURES:
+        return
+    tables: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in FIGURES:
+        tables[row["table"]].append({k: v for k, v in row.items() if k != "table"})
+    terminalreporter.section("reliability figures")
+    for name, rows in tables.items():
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        terminalreporter.write_line(f"{name}:")
+        terminalreporter.write_line("  " + " | ".join(columns))
+        for row in rows:
+            terminalreporter.write_line("  " + " | ".join(str(row.get(c, "")) for c in columns))
+    report = os.environ.get("MAILROOM_RELIABILITY_JSON")
+    if report:
+        Path(report).write_text(json.dumps(FIGURES, indent=2, default=str) + "\n")
