@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mailroom_cli import operations as ops
+from mailroom_cli.local.stack import LocalOptions, LocalStack
 from mailroom_cli.target import Target
 
 LOOPBACK = ["127.0.0.1", "::1", "localhost"]
 DEADLINE_SECONDS = 60.0
+
+
+@contextlib.contextmanager
+def running_stack(directory: Path) -> Iterator[LocalStack]:
+    """A local stack on free ports, state and Lambda log in ``directory``, retry waits compressed 1000×.
+
+    The waits the ASL asks for are still recorded (``stack.retry_clock.requested``).
+    """
+    options = LocalOptions(
+        aws_port=0,
+        smtp_port=0,
+        retry_scale=0.001,
+        state_file=directory / "local.json",
+        lambda_log=directory / "lambda.log",
+    )
+    with LocalStack(options) as running:
+        yield running
 
 
 def wait_until(check: Callable[[], Any], *, what: str, timeout: float = DEADLINE_SECONDS) -> Any:

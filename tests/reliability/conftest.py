@@ -10,24 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from local_stack import running_stack
 from reliability_support import FIGURES, Invocations
 
-from mailroom_cli.local.stack import LocalOptions, LocalStack
+from mailroom_cli.local.stack import LocalStack
 from mailroom_cli.target import Target, from_local
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """A running local stack on free ports; retry waits compressed 1000× (the ASL's are recorded)."""
-    logs = tmp_path_factory.mktemp("reliability")
-    options = LocalOptions(
-        aws_port=0,
-        smtp_port=0,
-        retry_scale=0.001,
-        state_file=logs / "local.json",
-        lambda_log=logs / "lambda.log",
-    )
-    with LocalStack(options) as running:
+    with running_stack(tmp_path_factory.mktemp("reliability")) as running:
         yield running
 
 

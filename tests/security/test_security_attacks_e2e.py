@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_stack import LOOPBACK, entered_states, final_status, history
+from local_stack import LOOPBACK, entered_states, final_status, history, running_stack
 from mail_factory import CRLF, b64_lines, pdf_bytes, scanner_mail
 from mailroom.adapters.dynamodb import from_item
 from mailroom.adapters.kms import KmsKeyService
@@ -25,7 +25,7 @@ from security_helpers import Figures, assert_safe_name
 from typer.testing import CliRunner
 
 from mailroom_cli import operations as ops
-from mailroom_cli.local.stack import LocalOptions, LocalStack
+from mailroom_cli.local.stack import LocalStack
 from mailroom_cli.main import app
 from mailroom_cli.operator import email_row
 from mailroom_cli.ses_producer import encrypt_for_ses, new_ses_message_id
@@ -54,11 +54,7 @@ class Sent:
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """A running local stack on free ports, retry waits compressed 1000x."""
-    logs = tmp_path_factory.mktemp("security-stack")
-    options = LocalOptions(
-        aws_port=0, smtp_port=0, retry_scale=0.001, state_file=logs / "local.json", lambda_log=logs / "lambda.log"
-    )
-    with LocalStack(options) as running:
+    with running_stack(tmp_path_factory.mktemp("security-stack")) as running:
         yield running
 
 

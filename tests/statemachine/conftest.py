@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from local_stack import running_stack
 
 from mailroom_cli.local import mocking
-from mailroom_cli.local.stack import LocalOptions, LocalStack
+from mailroom_cli.local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,9 +30,7 @@ def mocked_stack(tmp_path_factory: pytest.TempPathFactory, mock_config_path: Pat
 
     Retry waits are compressed 1000× (``stack.retry_clock.requested`` keeps the requested ones).
     """
-    logs = tmp_path_factory.mktemp("mocked-stack")
-    options = LocalOptions(aws_port=0, smtp_port=0, retry_scale=0.001, lambda_log=logs / "lambda.log")
-    with LocalStack(options) as stack:
+    with running_stack(tmp_path_factory.mktemp("mocked-stack")) as stack:
         assert stack.template is not None
         uninstall = mocking.install(mock_config_path, aliases=mocking.state_machine_aliases(stack.template))
         try:
