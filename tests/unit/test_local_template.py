@@ -84,10 +84,14 @@ def test_the_failed_state_is_the_last_one_entered_and_never_exited() -> None:
     def exited(name: str) -> dict[str, object]:
         return {"stateExitedEventDetails": {"name": name}}
 
-    events = [entered("Decrypt"), exited("Decrypt"), entered("Archive", '{"k": 1}'), {"type": "TaskFailed"}]
+    def numbered(*events: dict[str, object]) -> list[dict[str, object]]:
+        return [{"id": n, **e} for n, e in enumerate(events, 1)]
+
+    events = numbered(entered("Decrypt"), exited("Decrypt"), entered("Archive", '{"k": 1}'), {"type": "TaskFailed"})
     assert failed_state(events) == ("Archive", '{"k": 1}')
+    assert failed_state(list(reversed(events))) == ("Archive", '{"k": 1}')  # newest first, as reverseOrder gives
     with pytest.raises(Exception, match="no unfinished state"):
-        failed_state([entered("A"), exited("A")])
+        failed_state(numbered(entered("A"), exited("A")))
 
 
 def test_durations_and_percentiles_for_the_operator_cli() -> None:

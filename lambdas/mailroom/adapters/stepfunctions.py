@@ -15,6 +15,21 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 
+def unfinished_state(events: list[Any]) -> tuple[str, str] | None:
+    """``(name, input)`` of the last state entered and not exited, in event-id order; None if none."""
+    entered: dict[str, str] = {}
+    order: list[str] = []
+    for event in sorted(events, key=lambda e: e["id"]):
+        if "stateEnteredEventDetails" in event:
+            details = event["stateEnteredEventDetails"]
+            entered[details["name"]] = details.get("input", "{}")
+            order.append(details["name"])
+        elif "stateExitedEventDetails" in event:
+            entered.pop(event["stateExitedEventDetails"]["name"], None)
+    name = next((n for n in reversed(order) if n in entered), None)
+    return (name, entered[name]) if name is not None else None
+
+
 def execution_arn(state_machine_arn: str, name: str) -> str:
     """The ARN an execution named ``name`` of ``state_machine_arn`` has (or will have)."""
     prefix, _, machine = state_machine_arn.rpartition(":stateMachine:")
@@ -85,12 +100,5 @@ class StepFunctionsHistory:
             token = page.get("nextToken")
             if not token:
                 break
-        unfinished: list[str] = []
-        for event in sorted(events, key=lambda e: e["id"]):
-            if "stateEnteredEventDetails" in event:
-                unfinished.append(event["stateEnteredEventDetails"]["name"])
-            elif "stateExitedEventDetails" in event:
-                name = event["stateExitedEventDetails"]["name"]
-                if name in unfinished:
-                    unfinished.remove(name)
-        return unfinished[-1] if unfinished else None
+        state = unfinished_state(events)
+        return state[0] if state else None

@@ -21,6 +21,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from mailroom.adapters.stepfunctions import unfinished_state
 from moto.core.exceptions import AWSError
 from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.backend.execution import Execution
@@ -41,19 +42,10 @@ _REDRIVABLE = (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatu
 
 def failed_state(events: list[dict[str, Any]]) -> tuple[str, str]:
     """``(name, input)`` of the last state entered and never exited."""
-    open_states: dict[str, str] = {}
-    order: list[str] = []
-    for event in events:
-        if "stateEnteredEventDetails" in event:
-            details = event["stateEnteredEventDetails"]
-            open_states[details["name"]] = details.get("input", "{}")
-            order.append(details["name"])
-        elif "stateExitedEventDetails" in event:
-            open_states.pop(event["stateExitedEventDetails"]["name"], None)
-    for name in reversed(order):
-        if name in open_states:
-            return name, open_states[name]
-    raise ExecutionNotRedrivable("the execution has no unfinished state to resume")
+    state = unfinished_state(events)
+    if state is None:
+        raise ExecutionNotRedrivable("the execution has no unfinished state to resume")
+    return state
 
 
 def redrive(backend: StepFunctionsParserBackend, execution_arn: str) -> dt.datetime:
