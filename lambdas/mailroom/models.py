@@ -41,7 +41,7 @@ class IncomingObject(_Model):
     def _ses_shaped(cls, value: str) -> str:
         # The id names the execution and every derived key: nothing else may reach them.
         if not is_ses_message_id(value):
-            raise ValueError("not an SES message id (40 characters of [0-9a-v])")
+            raise ValueError("not an SES message id (28 or 40 characters of [0-9a-v])")
         return value
 
 

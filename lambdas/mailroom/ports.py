@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from mailroom.envelope import Envelope
     from mailroom.models import Mailbox
 
 
@@ -117,6 +118,18 @@ class MailboxRegistry(Protocol):
         ...
 
 
+class EnvelopeStore(Protocol):
+    """The envelope recorded with an email's status, and what routing made of it."""
+
+    def envelope(self, message_id: str) -> Envelope | None:
+        """The email's envelope; ``None`` when no notification (nor an operator) ever stated one."""
+        ...
+
+    def note_unroutable_recipients(self, message_id: str, count: int) -> None:
+        """How many envelope recipients are no registered mailbox (counted, never listed)."""
+        ...
+
+
 class InboxStore(Protocol):
     """Where delivered emails become items of a user's inbox."""
 
@@ -132,8 +145,10 @@ class InboxStore(Protocol):
 class StatusStore(Protocol):
     """One record per email (by SES message id): received → delivered | quarantined | unroutable | failed."""
 
-    def mark_received(self, message_id: str, *, received_at: str, execution_arn: str, now: str) -> bool:
-        """Create the record unless one exists (a duplicate event must not reset it); ``True`` if created."""
+    def mark_received(
+        self, message_id: str, *, received_at: str, execution_arn: str, envelope: Envelope, now: str
+    ) -> bool:
+        """Create the record with its envelope unless one exists (a duplicate keeps it); ``True`` if created."""
         ...
 
     def mark_delivered(self, message_id: str, *, items: int, now: str) -> None:
@@ -171,6 +186,10 @@ class ExecutionHistory(Protocol):
 
 class Workflow(Protocol):
     """Starts one execution per email."""
+
+    def execution_arn(self, name: str) -> str:
+        """The ARN execution ``name`` has, or will have once started."""
+        ...
 
     def start(self, name: str, payload: Mapping[str, Any]) -> tuple[str, bool]:
         """Start execution ``name``; ``(execution ARN, started now)`` — an existing one is not an error."""

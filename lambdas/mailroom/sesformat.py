@@ -43,17 +43,19 @@ MATDESC_CMK_ID: Final = "kms_cmk_id"
 MATDESC_KEYS: Final = (MATDESC_MESSAGE_ID, MATDESC_RULE_NAME, MATDESC_SOURCE_ACCOUNT, MATDESC_CMK_ID)
 
 MESSAGE_ID_ALPHABET: Final = "0123456789abcdefghijklmnopqrstuv"
-MESSAGE_ID_LENGTH: Final = 40
+MESSAGE_ID_LENGTH: Final = 40  # what SES issues today; AWS's own examples also show 28-character ids
 
-# fullmatch with explicit ASCII classes: `$` would accept a trailing newline, `\d` other digits.
-_MESSAGE_ID = re.compile(r"[0-9a-v]{40}")
+# fullmatch with explicit ASCII classes: `$` would accept a trailing newline, `\d` other digits. Both
+# lengths AWS documents are accepted ("Examples of notifications for Amazon SES email receiving" shows
+# a 28-character id, its S3 examples 40).
+_MESSAGE_ID = re.compile(r"[0-9a-v]{28}|[0-9a-v]{40}")
 _ACCOUNT_ID = re.compile(r"[0-9]{12}")
 _UNSIGNED = re.compile(r"[0-9]{1,19}")
 _SHOWN = 64
 
 
 def is_ses_message_id(value: str) -> bool:
-    """Whether ``value`` has the shape of an SES message id (40 characters of ``[0-9a-v]``)."""
+    """Whether ``value`` has the shape of an SES message id (28 or 40 characters of ``[0-9a-v]``)."""
     return _MESSAGE_ID.fullmatch(value) is not None
 
 

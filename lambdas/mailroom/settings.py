@@ -35,6 +35,7 @@ class StarterSettings(_Settings):
 
     state_machine_arn: str = Field(pattern=r"^arn:aws[-a-z]*:states:[-a-z0-9]+:\d{12}:stateMachine:.+$")
     status_table: str
+    incoming_bucket: str
     incoming_prefix: str = "inbound/"
 
 
@@ -48,10 +49,11 @@ class DecryptSettings(_Settings):
 
 
 class ParseSettings(_Settings):
-    """Parse: where plaintext is, which domain is ours, where mailboxes are registered."""
+    """Parse: where plaintext is, which domain is ours, where mailboxes and envelopes are."""
 
     staging_bucket: str
     mailbox_table: str
+    status_table: str
     recipient_domain: str = Field(pattern=r"^[A-Za-z0-9.-]+$")
 
 
@@ -77,8 +79,13 @@ class RecorderSettings(_Settings):
 
 
 class WatchdogSettings(_Settings):
-    """Watchdog: which state machine, the status records, and when a failed email is restarted."""
+    """Watchdog: which state machine, the status records, when a failed email is restarted, what to sweep."""
 
     state_machine_arn: str = Field(pattern=r"^arn:aws[-a-z]*:states:[-a-z0-9]+:\d{12}:stateMachine:.+$")
     status_table: str
     restart_after_days: int = Field(default=12, ge=1, le=13)
+    incoming_bucket: str
+    incoming_prefix: str = "inbound/"
+    # A notification normally follows its object within seconds; 15 minutes leaves room for SNS retries.
+    sweep_after_minutes: int = Field(default=15, ge=1)
+    sweep_lookback_hours: int = Field(default=48, ge=1)

@@ -295,11 +295,17 @@ def replay(
     restart: Annotated[bool, typer.Option(help="new execution from the start instead of a redrive")] = False,
     dry_run: Annotated[bool, typer.Option(help="say what would be done, do nothing")] = False,
     rate: Annotated[float, typer.Option(help="at most this many replays per second")] = 10.0,
+    to: Annotated[
+        list[str] | None,
+        typer.Option("--to", help="route an unroutable email (e.g. no-envelope) to this address; repeatable"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Redrive failed emails at their failed step (or restart them); never delivers anything twice.
 
-    Examples: `mailroom replay 0a1b…`, `mailroom replay --failed --step Archive --dry-run`.
+    Examples: `mailroom replay 0a1b…`, `mailroom replay --failed --step Archive --dry-run`,
+    `mailroom replay 0a1b… --to scans@in.example.com` (an email SES never announced: status
+    unroutable, reason no-envelope).
     """
     target = _target(ctx)
     ids = list(message_ids or [])
@@ -310,7 +316,12 @@ def replay(
         ids += [r["message_id"] for r in rows if r["message_id"] not in ids]
     if not ids:
         _fail("nothing to replay: give message ids or --failed", 2)
-    results = operator.replay(target, ids, restart=restart, dry_run=dry_run, rate=rate, progress=_progress)
+    try:
+        results = operator.replay(
+            target, ids, restart=restart, dry_run=dry_run, rate=rate, progress=_progress, to=list(to or [])
+        )
+    except operator.OperatorError as exc:
+        _fail(str(exc), 2)
     counts: dict[str, int] = {}
     for r in results:
         counts[r["action"]] = counts.get(r["action"], 0) + 1
@@ -320,6 +331,28 @@ def replay(
 
 def _progress(line: str) -> None:
     sys.stderr.write(line + "\n")
+
+
+@app.command()
+def sweep(
+    ctx: typer.Context,
+    older_than: Annotated[str, typer.Option(help="only emails stored longer ago than this, e.g. 15m")] = "15m",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Record stored emails that no SES notification announced (unroutable, no-envelope), as the Watchdog does.
+
+    Then `mailroom replay ID --to ADDRESS` routes one of them.
+    """
+    try:
+        found = operator.sweep(_target(ctx), older_than=operator.parse_duration(older_than))
+    except operator.OperatorError as exc:
+        _fail(str(exc), 2)
+    sys.stderr.write(f"{len(found)} email(s) without envelope recorded as unroutable (no-envelope)\n")
+    _emit(
+        [{"message_id": m, "status": "unroutable", "reason": "no-envelope"} for m in found],
+        as_json,
+        ["message_id", "status", "reason"],
+    )
 
 
 @app.command()

@@ -8,16 +8,19 @@ import re
 import statistics
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 from mailroom.adapters.dynamodb import DynamoStatusStore, from_item
+from mailroom.adapters.s3 import S3BlobStore
 from mailroom.adapters.stepfunctions import StepFunctionsWorkflow
 from mailroom.errors import leaf_errors
+from mailroom.routing import MAX_ADDRESS_LENGTH
 from mailroom.sesformat import is_ses_message_id
 from mailroom.steps.watchdog import restart
+from mailroom.steps.watchdog import sweep as sweep_unenveloped
 
 from mailroom_cli.target import Target
 
@@ -56,7 +59,9 @@ def _parse_time(value: str | None) -> dt.datetime | None:
 # ---------------------------------------------------------------------------- emails
 
 
-def _reason(error: str | None, status: str) -> str | None:
+def _reason(error: str | None, status: str, recorded: str | None = None) -> str | None:
+    if recorded:
+        return recorded  # e.g. "no-envelope": written by the Watchdog's sweep
     if status == "unroutable":
         return "unroutable"
     if error and error in leaf_errors():
@@ -73,10 +78,15 @@ def email_row(item: dict[str, Any]) -> dict[str, Any]:
         "status": status,
         "step": item.get("step"),
         "error": error,
-        "reason": _reason(error, status) if status in ("quarantined", "unroutable", "failed") else None,
+        "reason": _reason(error, status, item.get("reason"))
+        if status in ("quarantined", "unroutable", "failed")
+        else None,
         "execution_arn": item.get("execution_arn"),
         "received_at": item.get("received_at"),
         "updated_at": item.get("updated_at"),
+        "recipients": len(item.get("recipients") or []),
+        "unroutable_recipients": int(item.get("unroutable_recipients") or 0),
+        "routed_by": item.get("envelope_source"),
     }
 
 
@@ -242,13 +252,23 @@ class ReplayPlan:
     execution_arn: str | None = None
 
 
-def plan_replay(target: Target, message_id: str, *, restart: bool = False) -> ReplayPlan:
-    """Redrive when AWS allows it (FAILED/TIMED_OUT/ABORTED, < 14 days), else restart; outcomes are skipped."""
+def plan_replay(target: Target, message_id: str, *, restart: bool = False, to: Sequence[str] = ()) -> ReplayPlan:
+    """Redrive when AWS allows it (FAILED/TIMED_OUT/ABORTED, < 14 days), else restart; outcomes are skipped.
+
+    With ``to``, an unroutable email (no envelope, or no registered recipient) is routed to those
+    addresses by a new execution; any other status is skipped: SES's envelope stands.
+    """
     record = target.client("dynamodb").get_item(
         TableName=target.name("StatusTableName"), Key={"message_id": {"S": message_id}}, ConsistentRead=True
     )
     item = from_item(record["Item"]) if "Item" in record else {}
     status = item.get("status")
+    if to:
+        if status != "unroutable":
+            return ReplayPlan(message_id, "skipped", f"--to routes unroutable emails only; this one is {status}")
+        return ReplayPlan(
+            message_id, "restart", f"routed by the operator to {len(to)} address(es)", item.get("execution_arn")
+        )
     if status in OUTCOMES:
         return ReplayPlan(message_id, "skipped", f"already {status}")
     arn = execution_arn_for(target, message_id)
@@ -272,8 +292,10 @@ def plan_replay(target: Target, message_id: str, *, restart: bool = False) -> Re
     return ReplayPlan(message_id, "redrive", f"{state.lower()} at {item.get('step') or 'a step'}", arn)
 
 
-def apply_replay(target: Target, plan: ReplayPlan) -> ReplayPlan:
+def apply_replay(target: Target, plan: ReplayPlan, *, to: Sequence[str] = ()) -> ReplayPlan:
     """Carry out a plan; a redrive AWS refuses falls back to a restart."""
+    if to:
+        return _reroute(target, plan, to)
     sfn = target.client("stepfunctions")
     if plan.action == "redrive":
         try:
@@ -305,18 +327,75 @@ def _restart(target: Target, message_id: str, previous_arn: str | None) -> str:
         except ClientError:
             payload = None
     if payload is None:
-        payload = json.dumps(
-            {
-                "message_id": message_id,
-                "bucket": target.name("IncomingBucketName"),
-                "key": target.names.get("IncomingPrefix", "inbound/") + message_id,
-                "received_at": _iso(dt.datetime.now(dt.UTC)),
-            }
-        )
+        payload = _original_input(target, message_id)
     workflow = StepFunctionsWorkflow(target.name("StateMachineArn"), sfn)
     arn = restart(message_id, payload, workflow)
     _mark_replayed(target, message_id, arn)
     return arn
+
+
+def _reroute(target: Target, plan: ReplayPlan, to: Sequence[str]) -> ReplayPlan:
+    """State the recipients on the status record first (Parse reads them there), then start an execution.
+
+    An email the sweep found never had an execution: it gets one under its own name. One that ended
+    Unroutable is restarted as ``<id>-r<N>``.
+    """
+    status = DynamoStatusStore(target.name("StatusTableName"), target.client("dynamodb"))
+    if not status.reroute(plan.message_id, recipients=list(to), now=_iso(dt.datetime.now(dt.UTC))):
+        return ReplayPlan(plan.message_id, "skipped", "no longer unroutable", plan.execution_arn)
+    workflow = StepFunctionsWorkflow(target.name("StateMachineArn"), target.client("stepfunctions"))
+    arn = (
+        None if plan.execution_arn else workflow.start_named(plan.message_id, _original_input(target, plan.message_id))
+    )
+    if arn is None:
+        arn = _restart(target, plan.message_id, plan.execution_arn)
+    else:
+        _mark_replayed(target, plan.message_id, arn)
+    return ReplayPlan(plan.message_id, "restart", plan.reason, arn)
+
+
+def _original_input(target: Target, message_id: str) -> str:
+    """The input the Starter would have given the email's execution."""
+    record = target.client("dynamodb").get_item(
+        TableName=target.name("StatusTableName"), Key={"message_id": {"S": message_id}}, ConsistentRead=True
+    )
+    received = from_item(record.get("Item", {})).get("received_at") or _iso(dt.datetime.now(dt.UTC))
+    return json.dumps(
+        {
+            "message_id": message_id,
+            "bucket": target.name("IncomingBucketName"),
+            "key": target.names.get("IncomingPrefix", "inbound/") + message_id,
+            "received_at": str(received),
+        },
+        separators=(",", ":"),
+    )
+
+
+def check_addresses(addresses: Sequence[str]) -> list[str]:
+    """Addresses an operator routes an email to: each an address, none longer than RFC 5321 allows."""
+    for address in addresses:
+        local, at, domain = address.rpartition("@")
+        if not (local and at and domain) or len(address) > MAX_ADDRESS_LENGTH or any(c.isspace() for c in address):
+            raise OperatorError(f"{address!r} is not an email address")
+    return list(dict.fromkeys(addresses))
+
+
+def sweep(
+    target: Target,
+    *,
+    older_than: dt.timedelta = dt.timedelta(minutes=15),
+    lookback: dt.timedelta = dt.timedelta(hours=48),
+) -> list[str]:
+    """What the Watchdog's sweep does, now: stored emails without a status record become unroutable (no-envelope)."""
+    return sweep_unenveloped(
+        objects=S3BlobStore(target.client("s3")),
+        status=DynamoStatusStore(target.name("StatusTableName"), target.client("dynamodb")),
+        bucket=target.name("IncomingBucketName"),
+        prefix=target.names.get("IncomingPrefix", "inbound/"),
+        now=dt.datetime.now(dt.UTC),
+        older_than=older_than,
+        lookback=lookback,
+    )
 
 
 def _mark_replayed(target: Target, message_id: str, arn: str) -> None:
@@ -332,15 +411,20 @@ def replay(
     dry_run: bool = False,
     rate: float = 10.0,
     progress: Callable[[str], None] | None = None,
+    to: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """Replay each email (at most ``rate`` per second); ``dry_run`` only says what would happen."""
+    """Replay each email (at most ``rate`` per second); ``dry_run`` only says what would happen.
+
+    ``to`` routes unroutable emails to those addresses (an operator's envelope, recorded as such).
+    """
+    recipients = check_addresses(to)
     results = []
     interval = 1.0 / rate if rate > 0 else 0.0
     for n, message_id in enumerate(message_ids, 1):
         started = time.monotonic()
-        plan = plan_replay(target, message_id, restart=restart)
+        plan = plan_replay(target, message_id, restart=restart, to=recipients)
         if not dry_run and plan.action != "skipped":
-            plan = apply_replay(target, plan)
+            plan = apply_replay(target, plan, to=recipients)
         results.append({"message_id": plan.message_id, "action": plan.action, "reason": plan.reason})
         if progress:
             progress(f"[{n}/{len(message_ids)}] {message_id} {plan.action}: {plan.reason}")

@@ -70,6 +70,7 @@ def from_local(info: dict[str, Any]) -> Target:
         "StatusTableName": tables.get("status"),
         "KmsKeyArn": info.get("kms_key_arn"),
         "ReceiptRuleName": info.get("receipt_rule_name"),
+        "IncomingTopicArn": info.get("topic_arn"),
         "RecipientDomain": info.get("domain"),
     }
     return Target(

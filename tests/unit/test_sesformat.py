@@ -152,6 +152,9 @@ def test_an_unsupported_algorithm_is_reported_even_when_other_keys_are_missing()
     [
         (MESSAGE_ID, True),
         ("v" * 40, True),
+        ("d6iitobk75ur44p8kdnnp7g2n800", True),  # AWS's notification example: 28 characters
+        ("0" * 27, False),
+        ("0" * 29, False),
         ("0" * 39, False),
         ("0" * 41, False),
         ("w" + "0" * 39, False),

@@ -11,6 +11,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from mailroom.adapters.aws_errors import error_code, translated_dynamodb_errors
+from mailroom.envelope import SOURCE_OPERATOR, SOURCE_SES, Envelope, Verdicts
 from mailroom.errors import DatabaseUnavailableError
 from mailroom.models import Mailbox
 from mailroom.ports import Failure
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 BATCH_GET_LIMIT: Final = 100
 CAUSE_LIMIT: Final = 4096  # a cause holds the error message and a stack trace; the history has it whole
 _UNPROCESSED_ROUNDS: Final = 5
+NO_ENVELOPE: Final = "no-envelope"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -33,6 +35,10 @@ def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     """DynamoDB attribute values → plain values."""
     return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def _values(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in values.items()}
 
 
 def _client(client: DynamoDBClient | None) -> DynamoDBClient:
@@ -132,24 +138,151 @@ class DynamoStatusStore:
         self._table = table
         self._client = _client(client)
 
-    def mark_received(self, message_id: str, *, received_at: str, execution_arn: str, now: str) -> bool:
-        """Fill in what is missing only: a duplicate event, or an execution that already ended, keeps its status."""
+    def mark_received(
+        self, message_id: str, *, received_at: str, execution_arn: str, envelope: Envelope, now: str
+    ) -> bool:
+        """Fill in what is missing only: a duplicate notification, or an execution that already ended, keeps its status.
+
+        The envelope is written with the record, before the execution starts: Parse reads it here.
+        """
+        values: dict[str, Any] = {
+            ":s": "received",
+            ":r": received_at,
+            ":now": now,
+            ":arn": execution_arn,
+            ":rcpt": list(envelope.recipients),
+            ":src": envelope.source,
+        }
+        update = (
+            "SET #s = if_not_exists(#s, :s), received_at = if_not_exists(received_at, :r), "
+            "updated_at = if_not_exists(updated_at, :now), execution_arn = if_not_exists(execution_arn, :arn), "
+            "recipients = if_not_exists(recipients, :rcpt), envelope_source = if_not_exists(envelope_source, :src)"
+        )
+        if envelope.verdicts is not None:
+            values[":v"] = envelope.verdicts.as_dict()
+            update += ", verdicts = if_not_exists(verdicts, :v)"
         with translated_dynamodb_errors(operation="UpdateItem", table=self._table):
             response = self._client.update_item(
                 TableName=self._table,
                 Key={"message_id": {"S": message_id}},
-                UpdateExpression="SET #s = if_not_exists(#s, :s), received_at = if_not_exists(received_at, :r), "
-                "updated_at = if_not_exists(updated_at, :now), execution_arn = if_not_exists(execution_arn, :arn)",
+                UpdateExpression=update,
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":s": {"S": "received"},
-                    ":r": {"S": received_at},
-                    ":now": {"S": now},
-                    ":arn": {"S": execution_arn},
-                },
+                ExpressionAttributeValues=_values(values),
                 ReturnValues="ALL_OLD",
             )
         return "Attributes" not in response
+
+    def envelope(self, message_id: str) -> Envelope | None:
+        """The recipients (and verdicts) the status record holds; ``None`` without recipients."""
+        with translated_dynamodb_errors(operation="GetItem", table=self._table):
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={"message_id": {"S": message_id}},
+                ConsistentRead=True,
+                ProjectionExpression="recipients, verdicts, envelope_source",
+            )
+        item = from_item(response.get("Item", {}))
+        recipients = item.get("recipients")
+        if not isinstance(recipients, list) or not recipients:
+            return None
+        verdicts = item.get("verdicts")
+        return Envelope(
+            recipients=tuple(str(r) for r in recipients),
+            verdicts=Verdicts.from_dict(verdicts) if isinstance(verdicts, dict) else None,
+            source=str(item.get("envelope_source") or SOURCE_SES),
+        )
+
+    def note_unroutable_recipients(self, message_id: str, count: int) -> None:
+        """Set ``unroutable_recipients`` (a count: the addresses themselves stay in ``recipients``)."""
+        with translated_dynamodb_errors(operation="UpdateItem", table=self._table):
+            self._client.update_item(
+                TableName=self._table,
+                Key={"message_id": {"S": message_id}},
+                UpdateExpression="SET unroutable_recipients = :n",
+                ExpressionAttributeValues={":n": {"N": str(count)}},
+            )
+
+    def known(self, message_ids: Sequence[str]) -> set[str]:
+        """Which of ``message_ids`` have a status record (BatchGetItem, keys only)."""
+        wanted = list(dict.fromkeys(message_ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), BATCH_GET_LIMIT):
+            keys: list[dict[str, Any]] = [{"message_id": {"S": m}} for m in wanted[start : start + BATCH_GET_LIMIT]]
+            for attempt in range(_UNPROCESSED_ROUNDS):
+                if attempt:
+                    time.sleep(0.05 * 2**attempt)
+                with translated_dynamodb_errors(operation="BatchGetItem", table=self._table):
+                    response = self._client.batch_get_item(
+                        RequestItems={
+                            self._table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "message_id"}
+                        }
+                    )
+                found.update(str(i["message_id"]["S"]) for i in response.get("Responses", {}).get(self._table, []))
+                unprocessed = response.get("UnprocessedKeys") or {}
+                keys = list(unprocessed[self._table]["Keys"]) if self._table in unprocessed else []
+                if not keys:
+                    break
+            else:
+                raise DatabaseUnavailableError(f"DynamoDB BatchGetItem on {self._table} left keys unprocessed")
+        return found
+
+    def mark_unenveloped(self, message_id: str, *, received_at: str, now: str) -> bool:
+        """Record a stored email no notification announced: unroutable, reason ``no-envelope``.
+
+        Only where no record exists: a notification that arrives after all wins the race or finds
+        this record and leaves it (``mailroom replay ID --to`` routes the email then).
+        """
+        try:
+            with translated_dynamodb_errors(operation="PutItem", table=self._table):
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=to_item(
+                        {
+                            "message_id": message_id,
+                            "status": "unroutable",
+                            "reason": NO_ENVELOPE,
+                            "received_at": received_at,
+                            "updated_at": now,
+                        }
+                    ),
+                    ConditionExpression="attribute_not_exists(message_id)",
+                )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def reroute(self, message_id: str, *, recipients: Sequence[str], now: str) -> bool:
+        """An operator states the recipients of an unroutable email; it is in flight again.
+
+        Refused (``False``) for any other status: an email delivered, quarantined or in flight keeps
+        the envelope SES gave it.
+        """
+        try:
+            with translated_dynamodb_errors(operation="UpdateItem", table=self._table):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key={"message_id": {"S": message_id}},
+                    UpdateExpression="SET #s = :received, recipients = :rcpt, envelope_source = :src, "
+                    "rerouted_at = :now, updated_at = :now REMOVE #e, cause, reason, step, unroutable_recipients",
+                    ConditionExpression="#s = :unroutable",
+                    ExpressionAttributeNames={"#s": "status", "#e": "error"},
+                    ExpressionAttributeValues=_values(
+                        {
+                            ":received": "received",
+                            ":unroutable": "unroutable",
+                            ":rcpt": list(recipients),
+                            ":src": SOURCE_OPERATOR,
+                            ":now": now,
+                        }
+                    ),
+                )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
 
     def mark_failed(self, message_id: str, *, failure: Failure, now: str) -> bool:
         """Set status failed, unless an outcome was recorded (a late event must not undo a redrive's success)."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 import boto3
@@ -61,6 +62,18 @@ class S3BlobStore:
                 return False
             raise
         return True
+
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[tuple[str, dt.datetime]]:
+        """``(key, last modified)`` of every object under ``prefix`` (ListObjectsV2, 1,000 a page)."""
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+        while True:
+            with translated_s3_errors(operation="ListObjectsV2", bucket=bucket, key=prefix):
+                page = self._client.list_objects_v2(**kwargs)
+            for item in page.get("Contents", []):
+                yield item["Key"], item["LastModified"]
+            if not page.get("IsTruncated"):
+                return
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
 
     def copy_object(self, source_bucket: str, source_key: str, bucket: str, key: str) -> None:
         """CopyObject (objects here are at most 40 MB, far below the 5 GB single-copy limit)."""

@@ -43,6 +43,10 @@ class StepFunctionsWorkflow:
         self._arn = state_machine_arn
         self._client: SFNClient = client if client is not None else boto3.client("stepfunctions")
 
+    def execution_arn(self, name: str) -> str:
+        """The ARN execution ``name`` of this state machine has (or will have)."""
+        return execution_arn(self._arn, name)
+
     def start(self, name: str, payload: Mapping[str, Any]) -> tuple[str, bool]:
         """StartExecution; ``ExecutionAlreadyExists`` means an earlier delivery of the event started it."""
         try:

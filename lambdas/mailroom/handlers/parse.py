@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mailroom import composition
-from mailroom.adapters.dynamodb import DynamoMailboxRegistry
+from mailroom.adapters.dynamodb import DynamoMailboxRegistry, DynamoStatusStore
 from mailroom.adapters.s3 import S3BlobStore
 from mailroom.models import Decrypted
 from mailroom.observability import count, step
@@ -29,6 +29,7 @@ def handler(event: Mapping[str, Any]) -> dict[str, Any]:
         Decrypted.model_validate(event),
         store=S3BlobStore(composition.s3()),
         registry=DynamoMailboxRegistry(config.mailbox_table, composition.dynamodb()),
+        envelopes=DynamoStatusStore(config.status_table, composition.dynamodb()),
         staging_bucket=config.staging_bucket,
         domain=config.recipient_domain,
     )

@@ -1,10 +1,9 @@
-"""Starter: SQS batch of S3 notifications → one execution per email (partial batch failures)."""
+"""Starter: SQS batch of SES receipt notifications → one execution per email (partial batch failures)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -14,9 +13,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mailroom import composition
 from mailroom.adapters.dynamodb import DynamoStatusStore
 from mailroom.adapters.stepfunctions import StepFunctionsWorkflow
+from mailroom.envelope import NotAnEmail, Skipped, read_notification
 from mailroom.observability import count, logger, metrics, tracer
 from mailroom.settings import StarterSettings
-from mailroom.steps.start import Skipped, incoming_objects, start
+from mailroom.steps.start import start
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -28,13 +28,13 @@ def settings() -> StarterSettings:
 
 
 def record_handler(record: SQSRecord) -> None:
-    """Start the execution of every email one SQS message names; raising fails only this message."""
+    """Start the execution of the email one SQS message announces; raising fails only this message."""
     config = settings()
     workflow = StepFunctionsWorkflow(config.state_machine_arn, composition.stepfunctions())
     status = DynamoStatusStore(config.status_table, composition.dynamodb())
     try:
-        items = incoming_objects(record.body, prefix=config.incoming_prefix)
-    except (ValueError, LookupError, TypeError) as exc:
+        item = read_notification(record.body, bucket=config.incoming_bucket, prefix=config.incoming_prefix)
+    except NotAnEmail as exc:
         # A poison message: SQS redelivers it until maxReceiveCount, then the DLQ keeps it. The DLQ
         # says nothing about why, so the reason is logged (and counted) here, by SQS message id.
         logger.warning(
@@ -47,25 +47,22 @@ def record_handler(record: SQSRecord) -> None:
         )
         count("PoisonMessages")
         raise
-    for item in items:
-        if isinstance(item, Skipped):
-            logger.info("skipped an S3 event", extra={"reason": item.reason, "key": item.key})
-            count("EventsSkipped")
-            continue
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
-        started = start(item, workflow=workflow, status=status, now=now)
-        logger.info(
-            "execution started" if started else "execution existed already",
-            extra={"message_id": item.message_id, "size": item.size},
-        )
-        count("Received" if started else "DuplicateEvents")
+    if isinstance(item, Skipped):
+        logger.info("skipped a queue message", extra={"reason": item.reason, "key": item.key})
+        count("EventsSkipped")
+        return
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    started = start(item, workflow=workflow, status=status, now=now)
+    logger.info(
+        "execution started" if started else "execution existed already",
+        extra={"message_id": item.message_id, "recipients": len(item.envelope.recipients)},
+    )
+    count("Received" if started else "DuplicateEvents")
 
 
-def _poison_reason(exc: Exception) -> str:
-    """Why a body is poison, without quoting it: our own messages and JSON's position errors only."""
-    if isinstance(exc, json.JSONDecodeError) or type(exc) is ValueError:
-        return f"{type(exc).__name__}: {exc}"[:200]
-    return type(exc).__name__  # a KeyError's or a validation error's text may quote the body
+def _poison_reason(exc: NotAnEmail) -> str:
+    """Why a body is poison, in our own words only (they never quote the body)."""
+    return f"{type(exc).__name__}: {exc}"[:200]
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -1,4 +1,5 @@
-"""Watchdog (scheduled): restart emails still failed close to the end of their 14-day redrive window."""
+"""Watchdog (scheduled): restart emails still failed close to the end of their 14-day redrive window,
+and record stored emails that no SES notification announced (unroutable, ``no-envelope``)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mailroom import composition
 from mailroom.adapters.dynamodb import DynamoStatusStore
+from mailroom.adapters.s3 import S3BlobStore
 from mailroom.adapters.stepfunctions import StepFunctionsWorkflow
 from mailroom.observability import count, logger, metrics, tracer
 from mailroom.settings import WatchdogSettings
-from mailroom.steps.watchdog import watch
+from mailroom.steps.watchdog import sweep, watch
 
 
 @functools.cache
@@ -28,15 +30,29 @@ def settings() -> WatchdogSettings:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One scheduled run."""
     config = settings()
+    status = DynamoStatusStore(config.status_table, composition.dynamodb())
+    now = dt.datetime.now(dt.UTC)
     restarted = watch(
-        status=DynamoStatusStore(config.status_table, composition.dynamodb()),
+        status=status,
         executions=StepFunctionsWorkflow(config.state_machine_arn, composition.stepfunctions()),
-        now=dt.datetime.now(dt.UTC),
+        now=now,
         restart_after=dt.timedelta(days=config.restart_after_days),
     )
+    unenveloped = sweep(
+        objects=S3BlobStore(composition.s3()),
+        status=status,
+        bucket=config.incoming_bucket,
+        prefix=config.incoming_prefix,
+        now=now,
+        older_than=dt.timedelta(minutes=config.sweep_after_minutes),
+        lookback=dt.timedelta(hours=config.sweep_lookback_hours),
+    )
+    for message_id in unenveloped:
+        logger.warning("recorded a stored email without envelope as unroutable", extra={"message_id": message_id})
+    count("NoEnvelope", len(unenveloped))
     for item in restarted:
         logger.warning(
             "restarted a failed email before its redrive window closes", extra={"message_id": item.message_id}
         )
     count("WatchdogRestarts", len(restarted))
-    return {"restarted": [r.message_id for r in restarted]}
+    return {"restarted": [r.message_id for r in restarted], "no_envelope": unenveloped}

@@ -1,7 +1,9 @@
 """Parse: the plaintext MIME in staging → attachments and bodies in staging, plus one manifest.
 
 The state's output is a pointer to the manifest and two counts: the email's headers and file list
-never enter the execution history.
+never enter the execution history. Who the email is for comes from its envelope on the status
+record (SES's notification), never from its headers; so do SES's verdicts, with the X-SES headers
+standing in only where no notification gave them.
 """
 
 from __future__ import annotations
@@ -9,13 +11,14 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from mailroom.errors import VirusDetectedError
+from mailroom.envelope import Verdicts
+from mailroom.errors import NoKnownRecipientError, VirusDetectedError
 from mailroom.layout import staging_manifest_key, staging_part_key
 from mailroom.manifests import put_bytes, put_manifest, read_bytes
 from mailroom.mime import Attachment, Limits, ParsedEmail, parse_email
 from mailroom.mime.content import DirectoryStore
 from mailroom.models import Decrypted, Manifest, ManifestFile, ObjectRef, Parsed
-from mailroom.ports import BlobStore, MailboxRegistry
+from mailroom.ports import BlobStore, EnvelopeStore, MailboxRegistry
 from mailroom.routing import route
 
 
@@ -24,19 +27,34 @@ def parse(
     *,
     store: BlobStore,
     registry: MailboxRegistry,
+    envelopes: EnvelopeStore,
     staging_bucket: str,
     domain: str,
     limits: Limits | None = None,
 ) -> Parsed:
     """Parse, refuse what must not be delivered (virus, no mailbox), and stage every file."""
     limits = limits or Limits()
+    envelope = envelopes.envelope(email.message_id)
+    if envelope is None:
+        raise NoKnownRecipientError(
+            "no envelope is recorded for this email (SES's notification never came): "
+            "an operator can route it with `mailroom replay ID --to ADDRESS`"
+        )
     raw = read_bytes(store, email.mime.bucket, email.mime.key, limit=limits.max_message_bytes)
     with tempfile.TemporaryDirectory(prefix="mailroom-parse-") as workdir:
         parsed = parse_email(raw, limits=limits, store=DirectoryStore(Path(workdir)))
         del raw
-        if parsed.verdicts.virus == "FAIL":
+        verdicts = envelope.verdicts or _header_verdicts(parsed)
+        if verdicts.virus == "FAIL":
             raise VirusDetectedError("SES's virus scan gave the verdict FAIL")
-        mailboxes = route(parsed, domain=domain, registry=registry)
+        routing = route(envelope.recipients, domain=domain, registry=registry)
+        if routing.unroutable:
+            envelopes.note_unroutable_recipients(email.message_id, routing.unroutable)
+        if not routing.mailboxes:
+            raise NoKnownRecipientError(
+                f"none of the {len(envelope.recipients)} envelope recipient(s) is a registered mailbox in {domain}"
+            )
+        mailboxes = routing.mailboxes
         files = [_stage_attachment(store, staging_bucket, email.message_id, a) for a in parsed.attachments]
     text = _stage_body(store, staging_bucket, email.message_id, "text", parsed.text, "text/plain; charset=utf-8")
     html = _stage_body(store, staging_bucket, email.message_id, "html", parsed.html, "text/html; charset=utf-8")
@@ -49,7 +67,7 @@ def parse(
         senders=[addr for _, addr in parsed.from_],
         to=[addr for _, addr in parsed.to],
         cc=[addr for _, addr in parsed.cc],
-        verdicts=_verdicts(parsed),
+        verdicts=verdicts.as_dict(),
         defects=parsed.defects,
         original=email.mime,
         text=text,
@@ -96,6 +114,6 @@ def _stage_body(
     return put_bytes(store, bucket, staging_part_key(message_id, name), data, content_type=content_type)
 
 
-def _verdicts(parsed: ParsedEmail) -> dict[str, str | None]:
+def _header_verdicts(parsed: ParsedEmail) -> Verdicts:
     v = parsed.verdicts
-    return {"spam": v.spam, "virus": v.virus, "spf": v.spf, "dkim": v.dkim, "dmarc": v.dmarc}
+    return Verdicts(spam=v.spam, virus=v.virus, spf=v.spf, dkim=v.dkim, dmarc=v.dmarc)

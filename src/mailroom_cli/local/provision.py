@@ -72,6 +72,8 @@ class Provisioner:
             "AWS::KMS::Key": self._kms_key,
             "AWS::KMS::Alias": self._kms_alias,
             "AWS::SQS::Queue": self._queue,
+            "AWS::SNS::Topic": self._topic,
+            "AWS::SNS::Subscription": self._subscription,
             "AWS::DynamoDB::Table": self._table,
             "AWS::S3::Bucket": self._bucket,
             "AWS::Serverless::Function": self._function,
@@ -154,6 +156,27 @@ class Provisioner:
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         return Physical(url, {"Arn": arn, "QueueName": name, "QueueUrl": url})
+
+    def _topic(self, rid: str) -> Physical:
+        name = self._name(rid, "TopicName")
+        attributes = {"KmsMasterKeyId": str(key)} if (key := self._prop(rid, "KmsMasterKeyId")) else {}
+        arn = self.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
+        return Physical(arn, {"TopicArn": arn, "TopicName": name})
+
+    def _subscription(self, rid: str) -> Physical:
+        attributes: dict[str, str] = {}
+        if self._prop(rid, "RawMessageDelivery") is not None:
+            attributes["RawMessageDelivery"] = str(bool(self._prop(rid, "RawMessageDelivery"))).lower()
+        if redrive := self._prop(rid, "RedrivePolicy"):
+            attributes["RedrivePolicy"] = json.dumps(redrive)
+        arn = self.client("sns").subscribe(
+            TopicArn=str(self._prop(rid, "TopicArn")),
+            Protocol=str(self._prop(rid, "Protocol")),
+            Endpoint=str(self._prop(rid, "Endpoint")),
+            Attributes=attributes,
+            ReturnSubscriptionArn=True,
+        )["SubscriptionArn"]
+        return Physical(arn)
 
     def _table(self, rid: str) -> Physical:
         ddb = self.client("dynamodb")

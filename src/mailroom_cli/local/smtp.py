@@ -3,7 +3,9 @@
 Each accepted message gets a fresh SES message id, the trace and verdict headers SES prepends, and
 is written client-side encrypted with the rule's KMS key to ``<prefix><message id>`` in the incoming
 bucket: one object per message, whatever the number of recipients. Messages of 5 MiB and more are
-written with a multipart upload, so the S3 event is ``ObjectCreated:CompleteMultipartUpload``.
+written with a multipart upload. Once the object is stored, SES's receipt notification, with the
+real RCPT TO list as ``receipt.recipients``, is published to the rule's topic (which the template
+subscribes the incoming queue to).
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from mailroom.adapters.kms import KmsKeyService
 from mailroom.sesformat import is_account_id
 
+from mailroom_cli.local.notification import publish, ses_notification
 from mailroom_cli.ses_producer import encrypt_for_ses, new_ses_message_id
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+    from mypy_boto3_sns import SNSClient
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +74,7 @@ class SesSmtpSettings:
     max_message_bytes: int = MAX_MESSAGE_BYTES
     max_recipients: int = MAX_RECIPIENTS
     scan_enabled: bool = True
+    topic_arn: str = ""  # the S3 action's TopicArn: where the receipt notification goes ("" = none)
 
     def __post_init__(self) -> None:
         for name in ("domain", "bucket", "kms_key_id", "region", "rule_name", "host"):
@@ -174,6 +179,7 @@ class SesReceiver:
     settings: SesSmtpSettings
     s3: S3Client = field(repr=False)
     kms: KMSClient = field(repr=False)
+    sns: SNSClient | None = field(default=None, repr=False)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -195,14 +201,16 @@ class SesReceiver:
         """Store the message with SES's headers under a fresh SES message id; any storage fault is a 451."""
         content = envelope.original_content or b""
         message_id = new_ses_message_id()
+        received_at = datetime.now(UTC)
+        mail_from = envelope.mail_from or _NULL_SENDER
         headers = ses_trace_headers(
             message_id=message_id,
-            mail_from=envelope.mail_from or _NULL_SENDER,
+            mail_from=mail_from,
             helo=session.host_name or "unknown",
             peer_ip=_peer_ip(session),
             recipients=envelope.rcpt_tos,
             settings=self.settings,
-            received_at=datetime.now(UTC),
+            received_at=received_at,
         )
         message = headers + content
         loop = asyncio.get_running_loop()
@@ -212,8 +220,44 @@ class SesReceiver:
         except Exception as exc:  # noqa: BLE001 - whatever the storage fault, the sender must retry, not lose mail
             logger.warning("could not store message %s (%s): replied 451", message_id, type(exc).__name__)
             return REPLY_TRY_LATER
+        try:
+            await loop.run_in_executor(
+                None,
+                functools.partial(
+                    self.announce,
+                    message,
+                    message_id,
+                    mail_from="" if mail_from == _NULL_SENDER else _safe(mail_from),
+                    recipients=list(envelope.rcpt_tos),
+                    received_at=received_at,
+                ),
+            )
+        except Exception as exc:  # noqa: BLE001 - the object is stored; the sweep records it (no-envelope)
+            logger.warning("could not publish the notification of %s (%s): replied 451", message_id, type(exc).__name__)
+            return REPLY_TRY_LATER
         logger.info("accepted message %s: %d bytes, %d recipient(s)", message_id, len(message), len(envelope.rcpt_tos))
         return f"250 Ok {message_id}"
+
+    def announce(
+        self, message: bytes, message_id: str, *, mail_from: str, recipients: list[str], received_at: datetime
+    ) -> str | None:
+        """Publish SES's receipt notification for a stored message to the rule's topic; the SNS message id."""
+        settings = self.settings
+        if not settings.topic_arn or self.sns is None:
+            return None
+        verdict = "PASS" if settings.scan_enabled else "DISABLED"
+        notification = ses_notification(
+            message_id=message_id,
+            message=message,
+            mail_from=mail_from,
+            recipients=recipients,
+            topic_arn=settings.topic_arn,
+            bucket=settings.bucket,
+            prefix=settings.prefix,
+            received_at=received_at,
+            verdicts={"spam": verdict, "virus": verdict},
+        )
+        return publish(self.sns, settings.topic_arn, notification)
 
     def store(self, message: bytes, message_id: str) -> str:
         """Encrypt ``message`` as SES does and write it to ``<prefix><message_id>``; returns the key."""
@@ -285,9 +329,11 @@ class _Controller(Controller):
 class SesSmtpListener:
     """The SMTP listener of local mode; serves on its own thread between ``start()`` and ``stop()``."""
 
-    def __init__(self, settings: SesSmtpSettings, *, s3: S3Client, kms: KMSClient) -> None:
+    def __init__(
+        self, settings: SesSmtpSettings, *, s3: S3Client, kms: KMSClient, sns: SNSClient | None = None
+    ) -> None:
         self.settings = settings
-        self.receiver = SesReceiver(settings, s3=s3, kms=kms)
+        self.receiver = SesReceiver(settings, s3=s3, kms=kms, sns=sns)
         self._controller: _Controller | None = None
 
     @property

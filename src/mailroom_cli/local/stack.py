@@ -168,9 +168,11 @@ class LocalStack:
                 account_id=ACCOUNT_ID,
                 region=REGION,
                 rule_name=out["ReceiptRuleName"],
+                topic_arn=self._rule_topic(out["ReceiptRuleSetName"], out["ReceiptRuleName"]),
             ),
             s3=self.client("s3"),
             kms=self.client("kms"),
+            sns=self.client("sns"),
         )
         self.smtp.start()
         self.smtp.write_setup_notification()
@@ -193,6 +195,14 @@ class LocalStack:
             self._patched.append(self.events.stop)
         if opts.state_file is not None:
             write_state(opts.state_file, self.info())
+
+    def _rule_topic(self, rule_set: str, rule: str) -> str:
+        """The TopicArn of the receipt rule's S3 action, as provisioned from the template ("" if none)."""
+        described = self.client("ses").describe_receipt_rule(RuleSetName=rule_set, RuleName=rule)["Rule"]
+        for action in described.get("Actions", []):
+            if "S3Action" in action:
+                return str(action["S3Action"].get("TopicArn", ""))
+        return ""
 
     def stop(self) -> None:
         """Stop pollers, SMTP, the runtime and moto; restore the environment."""
@@ -305,6 +315,7 @@ class LocalStack:
             "incoming_prefix": out.get("IncomingPrefix", "inbound/"),
             "kms_key_arn": out.get("KmsKeyArn"),
             "receipt_rule_name": out.get("ReceiptRuleName"),
+            "topic_arn": out.get("IncomingTopicArn"),
             "queue_url": out.get("IncomingQueueUrl"),
             "dlq_url": out.get("DeadLetterQueueUrl"),
             "state_machine_arn": out.get("StateMachineArn"),
