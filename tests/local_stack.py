@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from datetime import UTC, datetime
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from mailroom_cli import operations as ops
+from mailroom_cli.local.notification import publish, ses_notification
 from mailroom_cli.local.stack import LocalOptions, LocalStack
 from mailroom_cli.target import Target
 
@@ -33,6 +35,22 @@ def running_stack(directory: Path) -> Iterator[LocalStack]:
     )
     with LocalStack(options) as running:
         yield running
+
+
+def announce(target: Target, message_id: str, recipients: list[str], *, message: bytes = b"") -> None:
+    """Publish SES's receipt notification for ``<prefix><message_id>`` to the stack's topic, as SES does once
+    it has stored the object (for objects a test writes into the incoming bucket itself)."""
+    notification = ses_notification(
+        message_id=message_id,
+        message=message,
+        mail_from="scanner@office.example",
+        recipients=recipients,
+        topic_arn=target.name("IncomingTopicArn"),
+        bucket=target.name("IncomingBucketName"),
+        prefix=target.names.get("IncomingPrefix", "inbound/"),
+        received_at=datetime.now(UTC),
+    )
+    publish(target.client("sns"), target.name("IncomingTopicArn"), notification)
 
 
 def wait_until(check: Callable[[], Any], *, what: str, timeout: float = DEADLINE_SECONDS) -> Any:

@@ -28,13 +28,12 @@ class ObjectRef(_Model):
 
 
 class IncomingObject(_Model):
-    """The Starter's execution input: one SES-written object, as the S3 event named it."""
+    """The Starter's execution input: one SES-written object, as SES's notification named it (no address)."""
 
     message_id: str
     bucket: str
     key: str
     received_at: str
-    size: int = Field(default=0, ge=0)
 
     @field_validator("message_id")
     @classmethod

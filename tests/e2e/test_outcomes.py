@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from local_stack import LOOPBACK, final_status, history
+from local_stack import LOOPBACK, announce, final_status, history
 from mailroom.adapters.kms import KmsKeyService
 
 from mailroom_cli import operations as ops
@@ -72,6 +72,7 @@ def test_a_tampered_object_in_the_incoming_bucket_is_quarantined_with_its_reason
         Body=bytes(body),
         Metadata=encrypted.metadata,
     )
+    announce(target, message_id, [address])
 
     assert final_status(target, message_id) == "quarantined"
     record = target.client("dynamodb").get_item(

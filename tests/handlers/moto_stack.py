@@ -8,15 +8,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from mailroom.adapters.dynamodb import from_item
+from mailroom.adapters.dynamodb import DynamoStatusStore, from_item
 from mailroom.adapters.kms import KmsKeyService
+from mailroom.envelope import Envelope, Verdicts
 from mailroom.layout import staging_mime_key
 from mailroom.steps.inbox import DEDUP_PREFIX
 
@@ -248,16 +249,35 @@ class Stack:
             body[corrupt_at] ^= 0x01
         key = key or PREFIX + message_id
         self.s3.put_object(Bucket=INCOMING, Key=key, Body=bytes(body), Metadata=encrypted.metadata)
-        return {
-            "message_id": key.rsplit("/", 1)[-1],
-            "bucket": INCOMING,
-            "key": key,
-            "received_at": RECEIVED_AT,
-            "size": len(body),
-        }
+        return {"message_id": key.rsplit("/", 1)[-1], "bucket": INCOMING, "key": key, "received_at": RECEIVED_AT}
 
-    def stage_mime(self, mime: bytes, message_id: str) -> dict[str, Any]:
-        """Put plaintext where Decrypt puts it; return Decrypt's output for it."""
+    def record_envelope(
+        self, message_id: str, recipients: Sequence[str], *, verdicts: dict[str, str] | None = None
+    ) -> None:
+        """What the Starter writes from SES's notification: the status record with the envelope."""
+        DynamoStatusStore(STATUS_TABLE, self.dynamodb).mark_received(
+            message_id,
+            received_at=RECEIVED_AT,
+            execution_arn=f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STATE_MACHINE}:{message_id}",
+            envelope=Envelope(tuple(recipients), Verdicts.from_dict(verdicts) if verdicts is not None else None),
+            now=RECEIVED_AT,
+        )
+
+    def stage_mime(
+        self,
+        mime: bytes,
+        message_id: str,
+        *,
+        recipients: Sequence[str] | None = None,
+        verdicts: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Put plaintext where Decrypt puts it; return Decrypt's output for it.
+
+        ``recipients``: the envelope SES's notification gave (recorded as the Starter does); ``None``
+        leaves the email without one.
+        """
+        if recipients is not None:
+            self.record_envelope(message_id, recipients, verdicts=verdicts)
         key = staging_mime_key(message_id)
         self.s3.put_object(Bucket=STAGING, Key=key, Body=mime, ContentType="message/rfc822")
         return {

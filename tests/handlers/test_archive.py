@@ -35,7 +35,7 @@ def mail(attachments: list[tuple[str, bytes]]) -> bytes:
 
 def parsed(stack: Stack, context: FakeLambdaContext, mime: bytes) -> dict[str, Any]:
     stack.add_mailbox(f"inbox-7@{DOMAIN}", "u-7")
-    return parse.handler(stack.stage_mime(mime, MESSAGE_ID), context)
+    return parse.handler(stack.stage_mime(mime, MESSAGE_ID, recipients=[f"inbox-7@{DOMAIN}"]), context)
 
 
 @pytest.fixture
@@ -123,7 +123,9 @@ def test_a_rerun_after_parse_ran_again_adds_no_object_version(stack: Stack, cont
     archive.handler(parsed(stack, context, mime), context)
     versions = stack.object_versions(ARCHIVE)
 
-    archive.handler(parse.handler(stack.stage_mime(mime, MESSAGE_ID), context), context)
+    archive.handler(
+        parse.handler(stack.stage_mime(mime, MESSAGE_ID, recipients=[f"inbox-7@{DOMAIN}"]), context), context
+    )
 
     assert stack.object_versions(ARCHIVE) == versions
 

@@ -1,4 +1,4 @@
-"""The four states in a row, each fed the previous one's output, from the S3 notification to the inbox."""
+"""The four states in a row, each fed the previous one's output, from SES's notification to the inbox."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 
 from mail_factory import pdf_bytes, scanner_mail
 from mailroom.handlers import archive, decrypt, inbox, parse, start
-from moto_stack import ARCHIVE, DOMAIN, INCOMING, Configure, FakeLambdaContext, Stack, load_event, ses_received, sha256
+from moto_stack import ARCHIVE, DOMAIN, FakeLambdaContext, Stack, lambda_error, load_event, ses_received, sha256
 
 PUT_ID = "0p1k9r5mtb2v3c6u8o4hcs1q7dn0ls5g9e2ioa81"
-ENCODED_ID = "r4vb7ts1m9c2hu0q3gp6kleo8n5ijd1a2f7c3s0t"
+SEVERAL_ID = "d6iitobk75ur44p8kdnnp7g2n800"
 STATE_PAYLOAD_LIMIT = 256 * 1024
 ATTACHMENTS = [("scan-0001.pdf", pdf_bytes(250_000, seed=11)), ("Rechnung 2026-11.pdf", pdf_bytes(9_999, seed=12))]
 
@@ -33,14 +33,14 @@ def assert_history_holds_no_content(outputs: list[dict[str, Any]]) -> None:
         assert secret not in history
 
 
-def test_an_email_goes_from_the_s3_notification_to_the_inbox_byte_for_byte(
+def test_an_email_goes_from_the_ses_notification_to_the_inbox_byte_for_byte(
     stack: Stack, context: FakeLambdaContext
 ) -> None:
-    stack.add_mailbox(f"inbox-7@{DOMAIN}", "u-7", tenant="corp")
-    mime = ses_received(scanner_mail(ATTACHMENTS, to=f"inbox-7@{DOMAIN}"), envelope_to=f"inbox-7@{DOMAIN}")
+    stack.add_mailbox(f"scans@{DOMAIN}", "u-7", tenant="corp")
+    mime = ses_received(scanner_mail(ATTACHMENTS, to=f"inbox-7@{DOMAIN}"), envelope_to=f"scans@{DOMAIN}")
     stack.put_ses_object(mime, PUT_ID)
 
-    assert start.handler(load_event("sqs_s3_put.json"), context) == {"batchItemFailures": []}
+    assert start.handler(load_event("sqs_ses_one_recipient.json"), context) == {"batchItemFailures": []}
     [execution] = stack.executions()
     outputs = run_states(execution["input"], context)
 
@@ -63,29 +63,49 @@ def test_an_email_goes_from_the_s3_notification_to_the_inbox_byte_for_byte(
     assert record["received_at"] == "2026-11-27T08:15:04.112Z"
 
 
-def test_a_url_encoded_key_reaches_the_object_it_names(
-    stack: Stack, context: FakeLambdaContext, configure: Configure
+def test_the_registered_envelope_recipients_get_it_and_the_header_recipient_does_not(
+    stack: Stack, context: FakeLambdaContext
 ) -> None:
-    configure(INCOMING_PREFIX="inbound/tenant:acme corp/")
-    stack.add_mailbox(f"inbox-7@{DOMAIN}", "u-7")
-    mime = ses_received(scanner_mail(ATTACHMENTS[:1], to=f"inbox-7@{DOMAIN}"), envelope_to=None)
-    stack.put_ses_object(mime, ENCODED_ID, key=f"inbound/tenant:acme corp/{ENCODED_ID}")
+    stack.add_mailbox(f"scans@{DOMAIN}", "u-scans", tenant="corp")
+    stack.add_mailbox(f"accounts@{DOMAIN}", "u-accounts", tenant="corp")
+    stack.add_mailbox(f"inbox-7@{DOMAIN}", "u-7", tenant="other")  # only in the To header
+    mime = ses_received(scanner_mail(ATTACHMENTS[:1], to=f"inbox-7@{DOMAIN}"), envelope_to=None, ses_id=SEVERAL_ID)
+    stack.put_ses_object(mime, SEVERAL_ID)
 
-    start.handler(load_event("sqs_s3_encoded_key.json"), context)
+    start.handler(load_event("sqs_ses_several_recipients.json"), context)
     [execution] = stack.executions()
     outputs = run_states(execution["input"], context)
 
-    assert execution["input"]["bucket"] == INCOMING
-    assert outputs[0]["mime"]["sha256"] == sha256(mime)
-    assert outputs[-1]["status"] == "delivered"
-    [item] = stack.inbox("u-7")
-    assert stack.read(ARCHIVE, item["attachments"][0]["key"]) == ATTACHMENTS[0][1]
+    assert outputs[-1] == {"message_id": SEVERAL_ID, "status": "delivered", "items": 2, "new_items": 2}
+    assert [len(stack.inbox(u)) for u in ("u-scans", "u-accounts", "u-7")] == [1, 1, 0]
+    record = stack.status(SEVERAL_ID)
+    assert record is not None
+    assert record["unroutable_recipients"] == 1  # nobody@: counted, not listed anywhere new
+    assert_history_holds_no_content(outputs)
+
+
+def test_a_virus_verdict_of_fail_in_the_notification_quarantines_at_parse(
+    stack: Stack, context: FakeLambdaContext
+) -> None:
+    stack.add_mailbox(f"scans@{DOMAIN}", "u-scans")
+    virus_id = "k7e2c9u1t5pv3mg0ahq6ro8lb4nsdj2i1f9e7c5a"
+    # The MIME's own X-SES header says PASS: the notification's verdict is what counts.
+    stack.put_ses_object(ses_received(scanner_mail(ATTACHMENTS[:1], to="x@y"), envelope_to=None), virus_id)
+    start.handler(load_event("sqs_ses_virus_fail.json"), context)
+    [execution] = stack.executions()
+    decrypted = decrypt.handler(execution["input"], context)
+
+    error, _ = lambda_error(parse.handler, decrypted, context)
+
+    assert error == "VirusDetectedError"
+    assert stack.inbox("u-scans") == []
 
 
 def test_replaying_every_state_changes_nothing(stack: Stack, context: FakeLambdaContext) -> None:
     stack.add_mailbox(f"inbox-7@{DOMAIN}", "u-7")
     mime = ses_received(scanner_mail(ATTACHMENTS, to=f"inbox-7@{DOMAIN}"), envelope_to=f"inbox-7@{DOMAIN}")
     execution_input = stack.put_ses_object(mime, PUT_ID)
+    stack.record_envelope(PUT_ID, [f"inbox-7@{DOMAIN}"])
     first = run_states(execution_input, context)
     versions = stack.object_versions(ARCHIVE)
     items = stack.inbox("u-7")

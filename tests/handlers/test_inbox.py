@@ -43,7 +43,9 @@ def archived(
     if not header_message_id:
         mail = mail.replace(b"Message-ID: <scan-0001@corp.example>\r\n", b"")
     mime = ses_received(mail, envelope_to=envelope_to, ses_id=message_id)
-    return archive.handler(parse.handler(stack.stage_mime(mime, message_id), context), context)
+    # The envelope SES's notification gives: the one recipient SES names, else every To address.
+    recipients = [envelope_to] if envelope_to else [a.strip() for a in to.split(",")]
+    return archive.handler(parse.handler(stack.stage_mime(mime, message_id, recipients=recipients), context), context)
 
 
 @pytest.fixture
