@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,14 @@ def running_stack(directory: Path) -> Iterator[LocalStack]:
         yield running
 
 
-def announce(target: Target, message_id: str, recipients: list[str], *, message: bytes = b"") -> None:
+def announce(
+    target: Target,
+    message_id: str,
+    recipients: list[str],
+    *,
+    message: bytes = b"",
+    verdicts: dict[str, str] | None = None,
+) -> None:
     """Publish SES's receipt notification for ``<prefix><message_id>`` to the stack's topic, as SES does once
     it has stored the object (for objects a test writes into the incoming bucket itself)."""
     notification = ses_notification(
@@ -49,6 +56,7 @@ def announce(target: Target, message_id: str, recipients: list[str], *, message:
         bucket=target.name("IncomingBucketName"),
         prefix=target.names.get("IncomingPrefix", "inbound/"),
         received_at=datetime.now(UTC),
+        verdicts=verdicts,
     )
     publish(target.client("sns"), target.name("IncomingTopicArn"), notification)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from mail_factory import CRLF, b64_lines, pdf_bytes, scanner_mail
 from mailroom.handlers import archive, decrypt, inbox, parse, start
 from moto_stack import (
@@ -44,19 +45,33 @@ TENANT_A = f"alice@{DOMAIN}"
 TENANT_B = f"bob@{DOMAIN}"
 
 
-def sqs_event(key: str) -> dict[str, Any]:
-    """The Starter's SQS batch for one S3 notification of ``key`` (the real event file, key replaced)."""
-    event = load_event("sqs_s3_put.json")
+def sqs_event(key: str, recipients: tuple[str, ...], verdicts: dict[str, str] | None) -> dict[str, Any]:
+    """The Starter's SQS batch for SES's notification of ``key`` (the real event file, key and envelope replaced)."""
+    event = load_event("sqs_ses_one_recipient.json")
     body = json.loads(event["Records"][0]["body"])
-    body["Records"][0]["s3"]["object"]["key"] = key
+    name = key[len(PREFIX) :] if key.startswith(PREFIX) else MESSAGE_ID
+    body["mail"]["messageId"] = name
+    body["receipt"]["action"]["objectKey"] = key
+    body["receipt"]["recipients"] = list(recipients)
+    for verdict, status in (verdicts or {}).items():
+        body["receipt"][f"{verdict}Verdict"] = {"status": status}
     event["Records"][0]["body"] = json.dumps(body)
     return event
 
 
-def run_pipeline(stack: Stack, context: FakeLambdaContext, key: str) -> tuple[str, list[dict[str, Any]]]:
+def run_pipeline(
+    stack: Stack,
+    context: FakeLambdaContext,
+    key: str,
+    recipients: tuple[str, ...] = (TENANT_B,),
+    verdicts: dict[str, str] | None = None,
+) -> tuple[str, list[dict[str, Any]]]:
     """Starter, then Decrypt → Parse → Archive → Inbox on each execution's input, as the state machine
     chains them; ``(errorType of the state that failed | "delivered" | "not started", outputs)``."""
-    assert start.handler(sqs_event(key), context) == {"batchItemFailures": []}
+    try:
+        assert start.handler(sqs_event(key, recipients, verdicts), context) == {"batchItemFailures": []}
+    except BatchProcessingError:
+        return "not started", []  # a poison notification: SQS's redrive policy moves it to the DLQ
     executions = stack.executions()
     if not executions:
         return "not started", []
@@ -214,15 +229,15 @@ def test_notifications_for_keys_that_are_not_ses_message_ids_start_nothing(
 def test_a_mail_with_a_virus_verdict_of_fail_is_quarantined_before_any_file_is_staged(
     registered: Stack, context: FakeLambdaContext, figures: Figures
 ) -> None:
-    # SES's own verdict is the topmost header; a sender's "PASS" further down changes nothing.
+    # SES's verdict comes with its notification; the headers of the stored MIME say PASS and change nothing.
     infected = ses_received(
         b"X-SES-Virus-Verdict: PASS\r\n" + scanner_mail([("invoice.pdf", SCAN)], to=TENANT_B),
         envelope_to=TENANT_B,
-        virus="FAIL",
+        virus="PASS",
     )
     registered.put_ses_object(infected, MESSAGE_ID)
 
-    outcome, outputs = run_pipeline(registered, context, PREFIX + MESSAGE_ID)
+    outcome, outputs = run_pipeline(registered, context, PREFIX + MESSAGE_ID, verdicts={"virus": "FAIL"})
 
     assert outcome == "VirusDetectedError"
     assert len(outputs) == 1  # Decrypt only
@@ -234,8 +249,8 @@ def test_a_mail_with_a_virus_verdict_of_fail_is_quarantined_before_any_file_is_s
 def test_a_mail_for_tenant_b_naming_tenant_a_in_every_header_reaches_only_b(
     registered: Stack, context: FakeLambdaContext, figures: Figures
 ) -> None:
-    # SES received it for B alone (its Received header names B); the sender names A in every header it
-    # controls, including a forged Received header of its own below SES's.
+    # SES received it for B alone (its notification's recipients); the sender names A in every header it
+    # controls, including a forged Received header.
     mime = mail_for(
         TENANT_B,
         to=f"{TENANT_A}, {TENANT_B}",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_stack import LOOPBACK, entered_states, final_status, history, running_stack
+from local_stack import LOOPBACK, announce, entered_states, final_status, history, running_stack
 from mail_factory import CRLF, b64_lines, pdf_bytes, scanner_mail
 from mailroom.adapters.dynamodb import from_item
 from mailroom.adapters.kms import KmsKeyService
@@ -76,7 +76,7 @@ def put_ses_object(
     corrupt_at: int | None = None,
     key_id: str | None = None,
 ) -> tuple[bytes, dict[str, str]]:
-    """Write ``mime`` where SES writes it, encrypted as SES does (optionally damaged); S3 notifies the queue."""
+    """Write ``mime`` where SES writes it, encrypted as SES does (optionally damaged); ``announce`` notifies."""
     info = local.info()
     encrypted = encrypt_for_ses(
         mime,
@@ -126,7 +126,12 @@ def sent(local: LocalStack, target: Target) -> Sent:
 
     put_ses_object(local, ses_mail(target, "bob"), ids.foreign, account=FOREIGN_ACCOUNT)
     put_ses_object(local, ses_mail(target, "bob"), new_ses_message_id(), key_id=ids.moved)  # a copied object
-    put_ses_object(local, ses_mail(target, "bob", virus="FAIL", ses_id=ids.virus), ids.virus)
+    # The MIME's own verdict header says PASS: SES's notification is what tells the FAIL.
+    put_ses_object(local, ses_mail(target, "bob", virus="PASS", ses_id=ids.virus), ids.virus)
+    # SES announces each stored object (the held- copies above are not SES objects: nothing announces them).
+    for message_id in (ids.tampered, ids.swapped, ids.foreign, ids.moved):
+        announce(target, message_id, [f"bob@{d}"])
+    announce(target, ids.virus, [f"bob@{d}"], verdicts={"virus": "FAIL"})
 
     # Through SMTP, for B alone; A named in every header the sender controls, a forged Received too.
     headers = (

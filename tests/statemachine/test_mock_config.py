@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from local_stack import LOOPBACK, wait_until
+from mailroom.adapters.dynamodb import DynamoStatusStore
+from mailroom.envelope import Envelope
 
 from mailroom_cli import operations as ops
 from mailroom_cli.local import mocking
@@ -321,6 +323,14 @@ def test_states_without_a_mock_run_their_real_handlers(mocked_stack: LocalStack)
     target = from_local(mocked_stack.info())
     ops.add_mailbox(target, "mocks@in.mailroom.localhost", user="moana")
     mocked_stack.client("s3").put_object(Bucket=decrypted["mime"]["bucket"], Key=decrypted["mime"]["key"], Body=mime)
+    # What the Starter records from SES's notification before it starts the execution: the envelope.
+    DynamoStatusStore(target.name("StatusTableName"), mocked_stack.client("dynamodb")).mark_received(
+        decrypted["message_id"],
+        received_at=decrypted["received_at"],
+        execution_arn="",
+        envelope=Envelope(("mocks@in.mailroom.localhost",)),
+        now=decrypted["received_at"],
+    )
     invoked: list[str] = []
     mocked_stack.observe(lambda invocation: invoked.append(invocation.function.name))
     try:

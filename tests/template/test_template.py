@@ -35,6 +35,7 @@ FUNCTIONS = {
 STEPS = {"DecryptFunction", "ParseFunction", "ArchiveFunction", "InboxFunction"}
 BUCKETS = {"IncomingBucket": "incoming", "StagingBucket": "staging", "ArchiveBucket": "archive"}
 TABLES = {"MailboxTable", "InboxTable", "StatusTable"}
+TOPIC_ARN = "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:mailroom-${Stage}-incoming"
 CMK = {"Fn::GetAtt": ["MailroomKey", "Arn"]}
 OUTPUTS = {
     "StateMachineArn",
@@ -200,7 +201,7 @@ def test_a_rule_refuses_every_region_outside_the_eu(template: dict[str, Any]) ->
 
 def test_the_receipt_rule_scans_requires_tls_and_stores_encrypted_under_inbound(resources: dict[str, Any]) -> None:
     rule = resources["ReceiptRule"]
-    assert rule["DependsOn"] == "IncomingBucketPolicy"
+    assert set(rule["DependsOn"]) == {"IncomingBucketPolicy", "IncomingTopicPolicy", "IncomingTopicSubscription"}
     spec = rule["Properties"]["Rule"]
     assert spec["Name"] == {"Fn::Sub": RULE_NAME}
     assert spec["ScanEnabled"] is True
@@ -211,6 +212,7 @@ def test_the_receipt_rule_scans_requires_tls_and_stores_encrypted_under_inbound(
         "BucketName": {"Ref": "IncomingBucket"},
         "ObjectKeyPrefix": "inbound/",
         "KmsKeyArn": CMK,
+        "TopicArn": {"Ref": "IncomingTopic"},
     }
 
 
@@ -221,18 +223,36 @@ def test_ses_may_write_and_encrypt_only_for_this_rule(resources: dict[str, Any])
     assert source_arn.endswith(f":receipt-rule-set/mailroom-${{Stage}}:receipt-rule/{RULE_NAME}")
     assert ses_put["Resource"] == {"Fn::Sub": bucket_arn("IncomingBucket") + "/inbound/*"}
     key_policy = props(resources, "MailroomKey")["KeyPolicy"]["Statement"]
-    (ses_key,) = [s for s in key_policy if s["Principal"] == {"Service": "ses.amazonaws.com"}]
+    ses_statements = [s for s in key_policy if s["Principal"] == {"Service": "ses.amazonaws.com"}]
+    assert len(ses_statements) == 2  # encrypting mail, publishing to the encrypted topic
+    for statement in ses_statements:
+        # Against confused deputies (SES's permissions page): our account, our rule.
+        assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+        assert statement["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"] == source_arn
+    (ses_key,) = [s for s in ses_statements if "kms:Encrypt" in s["Action"]]
     context = ses_key["Condition"]["StringEquals"]
     assert context["kms:EncryptionContext:aws:ses:rule-name"] == {"Fn::Sub": RULE_NAME}
     assert context["kms:EncryptionContext:aws:ses:source-account"] == {"Ref": "AWS::AccountId"}
+    (ses_topic,) = [s for s in ses_statements if "kms:Encrypt" not in s["Action"]]
+    assert set(ses_topic["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
+    assert ses_topic["Condition"]["StringEquals"]["kms:EncryptionContext:aws:sns:topicArn"] == {"Fn::Sub": TOPIC_ARN}
+    topic_policy = props(resources, "IncomingTopicPolicy")["PolicyDocument"]["Statement"]
+    (publish,) = [s for s in topic_policy if s["Effect"] == "Allow"]
+    assert publish["Principal"] == {"Service": "ses.amazonaws.com"}
+    assert publish["Action"] == "SNS:Publish"
+    assert publish["Condition"]["StringEquals"]["AWS:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert publish["Condition"]["ArnLike"]["AWS:SourceArn"]["Fn::Sub"] == source_arn
 
 
-def test_the_key_rotates_and_lets_s3_notify_the_encrypted_queue(resources: dict[str, Any]) -> None:
+def test_the_key_rotates_and_lets_only_our_topic_deliver_to_the_encrypted_queue(resources: dict[str, Any]) -> None:
     key = props(resources, "MailroomKey")
     assert key["EnableKeyRotation"] is True
-    (s3,) = [s for s in key["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": "s3.amazonaws.com"}]
-    assert set(s3["Action"]) == {"kms:GenerateDataKey", "kms:Decrypt"}
-    assert s3["Condition"]["ArnLike"]["aws:SourceArn"] == {"Fn::Sub": bucket_arn("IncomingBucket")}
+    statements = key["KeyPolicy"]["Statement"]
+    assert not [s for s in statements if s["Principal"] == {"Service": "s3.amazonaws.com"}]  # S3 notifies nothing
+    (sns,) = [s for s in statements if s["Principal"] == {"Service": "sns.amazonaws.com"}]
+    assert set(sns["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
+    assert sns["Condition"]["ArnLike"]["aws:SourceArn"] == {"Fn::Sub": TOPIC_ARN}
+    assert sns["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
     assert props(resources, "MailroomKeyAlias")["AliasName"] == {"Fn::Sub": "alias/mailroom-${Stage}"}
 
 
@@ -265,17 +285,26 @@ def test_buckets_holding_plaintext_use_the_cmk_with_a_bucket_key(resources: dict
     assert rule["BucketKeyEnabled"] is True
 
 
-def test_the_incoming_bucket_notifies_the_queue_only_after_the_queue_allows_it(resources: dict[str, Any]) -> None:
+def test_ses_notifications_reach_the_queue_through_the_encrypted_topic_and_s3_notifies_nothing(
+    resources: dict[str, Any],
+) -> None:
     incoming = resources["IncomingBucket"]
-    assert incoming["DependsOn"] == "IncomingQueuePolicy"
-    (notification,) = incoming["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
-    assert notification["Event"] == "s3:ObjectCreated:*"
-    assert notification["Queue"] == {"Fn::GetAtt": ["IncomingQueue", "Arn"]}
-    assert notification["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "inbound/"}]
+    assert "NotificationConfiguration" not in incoming["Properties"]  # one event per email: SES's
+    assert "DependsOn" not in incoming
+    topic = props(resources, "IncomingTopic")
+    assert topic["TopicName"] == {"Fn::Sub": "mailroom-${Stage}-incoming"}
+    assert topic["KmsMasterKeyId"] == CMK
+    subscription = resources["IncomingTopicSubscription"]
+    assert subscription["DependsOn"] == "IncomingQueuePolicy"
+    spec = subscription["Properties"]
+    assert spec["TopicArn"] == {"Ref": "IncomingTopic"}
+    assert (spec["Protocol"], spec["Endpoint"]) == ("sqs", {"Fn::GetAtt": ["IncomingQueue", "Arn"]})
+    assert spec["RawMessageDelivery"] is True
+    assert spec["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": ["IncomingDeadLetterQueue", "Arn"]}}
     queue_policy = props(resources, "IncomingQueuePolicy")["PolicyDocument"]["Statement"]
     (allow,) = [s for s in queue_policy if s["Effect"] == "Allow"]
-    # A string, not a reference to the bucket: that reference would close a dependency cycle (DESIGN §6).
-    assert allow["Condition"]["ArnLike"]["aws:SourceArn"] == {"Fn::Sub": bucket_arn("IncomingBucket")}
+    assert allow["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": "IncomingTopic"}}}
     assert any(s["Effect"] == "Deny" and "aws:SecureTransport" in s["Condition"]["Bool"] for s in queue_policy)
 
 

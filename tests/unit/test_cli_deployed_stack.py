@@ -99,6 +99,9 @@ def test_emails_and_stats_read_the_stacks_status_table() -> None:
             "execution_arn": None,
             "received_at": "2026-11-27T10:00:00.000+00:00",
             "updated_at": "2026-11-27T10:00:00.000+00:00",
+            "recipients": 0,
+            "unroutable_recipients": 0,
+            "routed_by": None,
         }
     ]
     stats = cli("stats", "--since", "3650d", "--json")
