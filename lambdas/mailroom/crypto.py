@@ -54,7 +54,7 @@ def decrypt_ses_object(
             raise ValueError("expected_account is not a 12-digit AWS account id")
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
-        envelope = EnvelopeMetadata.from_s3_metadata(metadata)
+        envelope = EnvelopeMetadata.from_s3_metadata(metadata, object_size=size)
         _check_binding(envelope, expected_account, expected_message_id)
         _check_length(envelope, size)
         data_key = keys.decrypt_data_key(envelope.wrapped_key, envelope.encryption_context())

@@ -125,8 +125,13 @@ class EnvelopeMetadata:
         }
 
     @classmethod
-    def from_s3_metadata(cls, metadata: Mapping[str, str]) -> EnvelopeMetadata:
-        """Parse and validate S3 user metadata; algorithms are checked before anything else."""
+    def from_s3_metadata(cls, metadata: Mapping[str, str], *, object_size: int | None = None) -> EnvelopeMetadata:
+        """Parse and validate S3 user metadata; algorithms are checked before anything else.
+
+        SES stores mail of 5 MB and more with a multipart upload, and AWS does not document that
+        ``x-amz-unencrypted-content-length`` is written then. Without it the plaintext length is the
+        object's size less the appended tag (``object_size``); the GCM tag still authenticates every byte.
+        """
         meta = {str(name).lower(): value for name, value in metadata.items()}
         _check_algorithms(meta)
         iv = _base64_field(meta, IV)
@@ -139,8 +144,16 @@ class EnvelopeMetadata:
             wrapped_key=wrapped_key,
             iv=iv,
             material_description=MappingProxyType(_material_description(meta)),
-            plaintext_length=_unsigned_field(meta, UNENCRYPTED_LENGTH),
+            plaintext_length=_plaintext_length(meta, object_size),
         )
+
+
+def _plaintext_length(meta: Mapping[str, object], object_size: int | None) -> int:
+    if UNENCRYPTED_LENGTH in meta or object_size is None:
+        return _unsigned_field(meta, UNENCRYPTED_LENGTH)
+    if object_size < TAG_BYTES:
+        raise EncryptionMetadataError(f"the object is {object_size} bytes, shorter than the {TAG_BYTES}-byte tag")
+    return object_size - TAG_BYTES
 
 
 def _check_algorithms(meta: Mapping[str, object]) -> None:

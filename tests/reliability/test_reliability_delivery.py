@@ -1,6 +1,6 @@
 """At-least-once inputs, a Starter outage and poison messages, on the local stack's real queue and poller.
 
-SQS and S3 notifications deliver at least once: every duplicate must start nothing new and put
+SNS and SQS deliver SES's notifications at least once: every duplicate must start nothing new and put
 nothing twice in an inbox. An outage of the Starter (its event source mapping disabled) must lose
 nothing: the queue holds every email until it is back. A message that names no email goes to the
 DLQ after ``maxReceiveCount`` receives, and the Starter's log says why.
@@ -113,14 +113,14 @@ def _all_delivered(target: Target, message_ids: list[str]) -> bool:
     return delivered >= set(message_ids)
 
 
-def test_each_s3_event_queued_three_times_starts_one_execution_and_makes_one_item(
+def test_each_notification_queued_three_times_starts_one_execution_and_makes_one_item(
     stack: LocalStack, target: Target, mailbox: str
 ) -> None:
     sqs = target.client("sqs")
     url = target.name("IncomingQueueUrl")
     pause_pollers(stack)
     message_ids = send_many(stack, _emails(mailbox, "thrice", 6))
-    wait_until(lambda: queue_depth(target) == len(message_ids), what="one S3 event per email in the queue")
+    wait_until(lambda: queue_depth(target) == len(message_ids), what="one notification per email in the queue")
     originals: list[dict[str, Any]] = []
     while len(originals) < len(message_ids):
         originals += sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
@@ -145,7 +145,7 @@ def test_each_s3_event_queued_three_times_starts_one_execution_and_makes_one_ite
     assert queue_depth(target, "DeadLetterQueueUrl") == 0
     record_figure(
         "at-least-once",
-        scenario="each S3 event queued 3× (pollers racing)",
+        scenario="each SES notification queued 3× (pollers racing)",
         emails=len(message_ids),
         deliveries=COPIES * len(message_ids),
         executions=sum(names[m] for m in message_ids),
@@ -197,7 +197,7 @@ def test_one_sqs_message_given_to_three_starters_at_once_starts_one_execution(
     url = target.name("IncomingQueueUrl")
     pause_pollers(stack)
     [message_id] = send_many(stack, _emails(mailbox, "concurrent", 1))
-    wait_until(lambda: queue_depth(target) == 1, what="the S3 event in the queue")
+    wait_until(lambda: queue_depth(target) == 1, what="the notification in the queue")
     [message] = sqs.receive_message(QueueUrl=url, AttributeNames=["All"])["Messages"]
     event = {
         "Records": [
@@ -256,7 +256,7 @@ def test_an_outage_of_the_starter_loses_nothing_and_the_queue_drains_after(
     started = time.monotonic()
     message_ids = send_many(stack, _emails(mailbox, "outage", OUTAGE))
     send_seconds = time.monotonic() - started
-    wait_until(lambda: queue_depth(target) == OUTAGE, what=f"{OUTAGE} S3 events waiting in the queue")
+    wait_until(lambda: queue_depth(target) == OUTAGE, what=f"{OUTAGE} notifications waiting in the queue")
     assert sum(execution_names(target).values()) == executions_before  # nothing started while down
     assert len(set(message_ids)) == OUTAGE
 
@@ -295,10 +295,13 @@ def test_an_outage_of_the_starter_loses_nothing_and_the_queue_drains_after(
 
 
 POISON = {
-    "not JSON": ("this is not an S3 event", "JSONDecodeError"),
-    "a JSON array": ("[1, 2, 3]", "ValueError: the message body is not a JSON object"),
-    "no Records": ('{"Service": "Amazon S3"}', "ValueError: the message body is not an S3 event notification"),
-    "a record without s3": ('{"Records": [{"eventName": "ObjectCreated:Put"}]}', "KeyError"),
+    "not JSON": ("this is not an SES notification", "NotAnEmail: the message body is not JSON"),
+    "a JSON array": ("[1, 2, 3]", "NotAnEmail: the message body is not a JSON object"),
+    "another notification": ('{"notificationType": "Bounce"}', "NotAnEmail: notificationType 'Bounce' is not an SES"),
+    "a notification without receipt": (
+        '{"notificationType": "Received", "mail": {}}',
+        "NotAnEmail: the notification has no receipt object",
+    ),
 }
 
 

@@ -188,6 +188,31 @@ def test_no_function_or_state_machine_grants_wildcard_actions_or_resources(resou
                 assert "*" not in as_list(statement["Resource"]), (rid, statement["Sid"])
 
 
+def test_every_function_that_reads_a_bucket_may_list_it_so_a_missing_key_is_404_not_403(
+    resources: dict[str, Any],
+) -> None:
+    # S3 answers 403 for a missing key to a caller without s3:ListBucket on the bucket (S3 GetObject docs):
+    # an expired object would then be retried as AccessDenied instead of quarantined as missing.
+    readers = 0
+    for rid in of_type(resources, "AWS::Serverless::Function"):
+        granted = statements(props(resources, rid).get("Policies", []))
+        read = {
+            resource["Fn::Sub"].split("/", 1)[0]
+            for st in granted
+            if "s3:GetObject" in as_list(st["Action"])
+            for resource in as_list(st["Resource"])
+        }
+        listed = {
+            resource["Fn::Sub"]
+            for st in granted
+            if "s3:ListBucket" in as_list(st["Action"])
+            for resource in as_list(st["Resource"])
+        }
+        readers += bool(read)
+        assert read <= listed, (rid, read - listed)
+    assert readers == 4  # Decrypt, Parse, Archive, Inbox
+
+
 # ---------------------------------------------------------------------- region, SES, key
 
 
@@ -220,7 +245,14 @@ def test_ses_may_write_and_encrypt_only_for_this_rule(resources: dict[str, Any])
     bucket_policy = props(resources, "IncomingBucketPolicy")["PolicyDocument"]["Statement"]
     (ses_put,) = [s for s in bucket_policy if s.get("Principal") == {"Service": "ses.amazonaws.com"}]
     source_arn = ses_put["Condition"]["ArnLike"]["AWS:SourceArn"]["Fn::Sub"]
-    assert source_arn.endswith(f":receipt-rule-set/mailroom-${{Stage}}:receipt-rule/{RULE_NAME}")
+    text, variables = source_arn
+    assert text.endswith(f":receipt-rule-set/${{RuleSet}}:receipt-rule/{RULE_NAME}")
+    # This stage's own set, or the existing (active) one it was told to join (one active set per region).
+    assert variables == {
+        "RuleSet": {
+            "Fn::If": ["CreatesReceiptRuleSet", {"Fn::Sub": "mailroom-${Stage}"}, {"Ref": "ExistingReceiptRuleSet"}]
+        }
+    }
     assert ses_put["Resource"] == {"Fn::Sub": bucket_arn("IncomingBucket") + "/inbound/*"}
     key_policy = props(resources, "MailroomKey")["KeyPolicy"]["Statement"]
     ses_statements = [s for s in key_policy if s["Principal"] == {"Service": "ses.amazonaws.com"}]

@@ -357,6 +357,27 @@ def test_a_missing_source_object_is_permanent(aws: Aws) -> None:
         aws.decrypt(PREFIX + new_ses_message_id())
 
 
+def test_an_object_without_the_plaintext_length_header_decrypts_by_its_size(aws: Aws) -> None:
+    # SES writes mail of 5 MB and more with a multipart upload; AWS does not say the header is there then.
+    plaintext = random.Random(7).randbytes(5 * (1 << 20) + 3)
+    key, body, metadata = aws.put_ses_object(plaintext)
+    aws.put_raw(key, body, {k: v for k, v in metadata.items() if k != "x-amz-unencrypted-content-length"})
+
+    result = aws.decrypt(key)
+
+    assert result.size == len(plaintext)
+    assert result.sha256 == hashlib.sha256(plaintext).hexdigest()
+
+
+def test_without_the_length_header_a_truncated_object_is_still_tampered(aws: Aws) -> None:
+    key, body, metadata = aws.put_ses_object(PLAINTEXT)
+    aws.put_raw(key, body[:-1], {k: v for k, v in metadata.items() if k != "x-amz-unencrypted-content-length"})
+
+    with pytest.raises(TamperedCiphertextError):
+        aws.decrypt(key)
+    assert aws.staged() == []
+
+
 def test_decrypt_pinned_to_the_rules_key_succeeds(aws: Aws) -> None:
     key, _, _ = aws.put_ses_object(b"Subject: hi\r\n\r\nbody\r\n")
 

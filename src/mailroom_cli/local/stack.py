@@ -134,6 +134,7 @@ class LocalStack:
         )
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         self._patch_retry_clock()
+        self._patch_dynamodb_atomic_writes()
         self._patch_start_execution()
         self._patched.append(redrive.install())
         self.template = SamTemplate(
@@ -276,6 +277,34 @@ class LocalStack:
 
         def restore() -> None:
             setattr(retrier_decl, "time", original)  # noqa: B010
+
+        self._patched.append(restore)
+
+    def _patch_dynamodb_atomic_writes(self) -> None:
+        from moto.dynamodb.responses import DynamoHandler
+
+        # DynamoDB applies a conditional write atomically (condition, ALL_OLD and write as one). moto's
+        # server serves requests on threads and its handler reads the old item, checks, then writes,
+        # without a lock: two concurrent UpdateItems on one new key both got no ALL_OLD (two Starters
+        # both "created" one status record). Writes are serialised per process, at the request level.
+        lock = threading.RLock()
+        names = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+        originals = {name: getattr(DynamoHandler, name) for name in names}
+
+        def atomic(original: Any) -> Any:
+            @functools.wraps(original)
+            def write(handler: DynamoHandler, *args: Any, **kwargs: Any) -> Any:
+                with lock:
+                    return original(handler, *args, **kwargs)
+
+            return write
+
+        for name, original in originals.items():
+            setattr(DynamoHandler, name, atomic(original))
+
+        def restore() -> None:
+            for name, original in originals.items():
+                setattr(DynamoHandler, name, original)
 
         self._patched.append(restore)
 
