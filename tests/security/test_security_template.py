@@ -52,11 +52,6 @@ MANAGED_POLICIES = {
         None,
         "xray:PutTraceSegments/PutTelemetryRecords/GetSampling* on *: X-Ray has no resource-level permissions",
     ),
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole": (
-        {"StarterFunctionRole"},
-        "OPEN: sqs:ReceiveMessage/DeleteMessage/GetQueueAttributes on *, added by SAM for the Starter's SQS "
-        "event source; SAM cannot scope it. Fix: give the Starter an explicit role with these on IncomingQueue only",
-    ),
 }
 
 

@@ -141,19 +141,22 @@ def test_every_function_gets_exactly_the_variables_its_settings_read(template: d
 
 def test_the_starter_reads_the_queue_in_batches_with_partial_failures(resources: dict[str, Any]) -> None:
     starter = props(resources, "StarterFunction")
-    (event,) = starter["Events"].values()
-    assert event["Type"] == "SQS"
-    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["IncomingQueue", "Arn"]}
-    assert event["Properties"]["BatchSize"] == 10
-    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert event["Properties"]["ScalingConfig"]["MaximumConcurrency"] == 5
+    assert "Events" not in starter  # a SAM SQS event would attach a managed role with sqs actions on "*"
+    mapping = props(resources, "StarterEventSource")
+    assert mapping["FunctionName"] == {"Ref": "StarterFunction"}
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["IncomingQueue", "Arn"]}
+    assert mapping["BatchSize"] == 10
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] == 5
     assert starter["Environment"]["Variables"]["INCOMING_PREFIX"] == "inbound/"
+    (read,) = [st for st in statements(starter["Policies"]) if st["Sid"] == "ReadIncomingQueue"]
+    assert set(read["Action"]) == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+    assert read["Resource"] == {"Fn::GetAtt": ["IncomingQueue", "Arn"]}
 
 
 def test_the_queue_hides_a_message_for_six_starter_timeouts_plus_the_batching_window(resources: dict[str, Any]) -> None:
     starter = props(resources, "StarterFunction")
-    (event,) = starter["Events"].values()
-    window = event["Properties"]["MaximumBatchingWindowInSeconds"]
+    window = props(resources, "StarterEventSource")["MaximumBatchingWindowInSeconds"]
     assert props(resources, "IncomingQueue")["VisibilityTimeout"] >= 6 * starter["Timeout"] + window
 
 

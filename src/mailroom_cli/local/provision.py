@@ -77,6 +77,7 @@ class Provisioner:
             "AWS::DynamoDB::Table": self._table,
             "AWS::S3::Bucket": self._bucket,
             "AWS::Serverless::Function": self._function,
+            "AWS::Lambda::EventSourceMapping": self._event_source_mapping,
             "AWS::Serverless::StateMachine": self._state_machine,
             "AWS::SES::ReceiptRuleSet": self._rule_set,
             "AWS::SES::ReceiptRule": self._rule,
@@ -284,6 +285,15 @@ class Provisioner:
                 if rule is not None:
                     self.result.status_rules.append(rule)
         return Physical(name, {"Arn": arn})
+
+    def _event_source_mapping(self, rid: str) -> Physical:
+        """An explicit mapping: an SQS queue polls into the function (the only kind emulated)."""
+        props = self.t.properties(rid)
+        source = str(props["EventSourceArn"])
+        if ":sqs:" not in source:
+            raise TemplateError(f"{rid}: only SQS event source mappings are emulated locally")
+        self.result.event_sources.append(self._sqs_source(str(props["FunctionName"]), {**props, "Queue": source}))
+        return Physical(f"{self.t.pseudo['AWS::StackName']}-{rid}")
 
     def _sqs_source(self, function: str, props: dict[str, Any]) -> EventSource:
         queue_arn = str(props["Queue"])
