@@ -113,17 +113,21 @@ def send(
         list[Path] | None, typer.Option(help="file to attach (repeatable)", exists=True, dir_okay=False)
     ] = None,
     smtp: Annotated[str | None, typer.Option(help="HOST:PORT; default: the running local stack's listener")] = None,
+    cafile: Annotated[
+        str | None, typer.Option(help="CA file to verify the listener's certificate (default: the local stack's)")
+    ] = None,
 ) -> None:
-    """Send an email over plain SMTP (any SMTP client works too).
+    """Send an email over SMTP with STARTTLS (any SMTP client that speaks STARTTLS works too).
 
     Example: `mailroom send --to scans@in.mailroom.localhost --attach scan.pdf`.
     """
     if smtp is None:
         target = _target(ctx)
         smtp = str(target.info.get("smtp") or _fail("no SMTP listener known: give --smtp HOST:PORT"))
+        cafile = cafile or target.info.get("smtp_certificate")
     message = operations.build_message(to=to, sender=sender, subject=subject, body=body, attachments=attach or [])
     try:
-        reply = operations.send(smtp, message, to=to, sender=sender)
+        reply = operations.send(smtp, message, to=to, sender=sender, cafile=cafile)
     except (operations.OperationError, OSError) as exc:
         _fail(str(exc))
     sys.stderr.write(f"accepted: {reply}\n")

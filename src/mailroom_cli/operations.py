@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import mimetypes
 import smtplib
+import ssl
 from collections.abc import Iterator, Sequence
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -209,16 +211,41 @@ def build_message(
     return message
 
 
-def send(smtp: str, message: EmailMessage, *, to: Sequence[str], sender: str) -> str:
-    """Deliver ``message`` over plain SMTP; the server's reply to DATA (locally ``Ok <SES message id>``)."""
-    return send_raw(smtp, message.as_bytes(policy=SMTP), to=to, sender=sender)
+def send(smtp: str, message: EmailMessage, *, to: Sequence[str], sender: str, cafile: str | None = None) -> str:
+    """Deliver ``message`` over SMTP with STARTTLS; the server's reply to DATA (locally ``Ok <SES message id>``)."""
+    return send_raw(smtp, message.as_bytes(policy=SMTP), to=to, sender=sender, cafile=cafile)
 
 
-def send_raw(smtp: str, data: bytes, *, to: Sequence[str], sender: str) -> str:
-    """Deliver raw message bytes over plain SMTP; the server's reply to DATA."""
+def tls_context(host: str, cafile: str | None) -> ssl.SSLContext:
+    """The client's TLS: verified against ``cafile`` (or the system's CAs); a loopback listener without a
+    ``cafile`` (the local stack's self-signed certificate) is encrypted but not verified."""
+    if cafile is not None or not _loopback(host):
+        return ssl.create_default_context(cafile=cafile)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def send_raw(
+    smtp: str, data: bytes, *, to: Sequence[str], sender: str, cafile: str | None = None, starttls: bool = True
+) -> str:
+    """Deliver raw message bytes over SMTP (STARTTLS unless ``starttls=False``); the server's reply to DATA."""
     host, _, port = smtp.rpartition(":")
     with smtplib.SMTP(host, int(port), timeout=60) as client:
         client.ehlo("mailroom-cli")
+        if starttls:
+            if not client.has_extn("starttls"):
+                raise OperationError(f"{smtp} does not offer STARTTLS")
+            client.starttls(context=tls_context(host, cafile))
+            client.ehlo("mailroom-cli")
         code, reply = client.mail(sender)
         if code != 250:
             raise OperationError(f"MAIL FROM refused: {code} {reply.decode(errors='replace')}")

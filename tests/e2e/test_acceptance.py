@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+import ssl
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
@@ -21,6 +22,9 @@ pytestmark = pytest.mark.allow_hosts(LOOPBACK)
 def _smtp_send(stack: LocalStack, message: EmailMessage, to: str) -> str:
     host, port = stack.info()["smtp"].rsplit(":", 1)
     with smtplib.SMTP(host, int(port), timeout=30) as client:
+        client.ehlo("scanner.office.example")
+        # The rule requires TLS, as the deployed one does: STARTTLS, checked against the stack's certificate.
+        client.starttls(context=ssl.create_default_context(cafile=stack.info()["smtp_certificate"]))
         client.ehlo("scanner.office.example")
         client.mail("scanner@office.example")
         assert client.rcpt(to)[0] == 250

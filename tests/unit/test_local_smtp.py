@@ -7,6 +7,7 @@ import logging
 import re
 import smtplib
 import socket
+import ssl
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -104,9 +105,15 @@ def listener(aws: Aws, bucket: str) -> Iterator[SesSmtpListener]:
 
 
 @contextmanager
-def connect(listener: SesSmtpListener) -> Iterator[smtplib.SMTP]:
+def connect(listener: SesSmtpListener, *, starttls: bool = True) -> Iterator[smtplib.SMTP]:
+    """A session with the listener, over TLS (STARTTLS, the certificate checked) unless ``starttls=False``."""
     with smtplib.SMTP(*listener.address, local_hostname="mfp-4020.corp.example", timeout=30) as client:
         client.ehlo()
+        if starttls:
+            assert listener.certificate_path is not None
+            context = ssl.create_default_context(cafile=listener.certificate_path)
+            assert client.starttls(context=context)[0] == 220
+            client.ehlo()
         yield client
 
 
@@ -503,3 +510,88 @@ def test_settings_refuse_values_that_cannot_work(field: str, value: Any) -> None
     }
     with pytest.raises(ValueError, match=field):
         SesSmtpSettings(**(values | {field: value}))
+
+
+# ------------------------------------------------------------------ TLS like the rule's TlsPolicy Require
+
+
+def test_starttls_is_offered_and_smtputf8_is_not(listener: SesSmtpListener) -> None:
+    with connect(listener, starttls=False) as client:
+        assert client.has_extn("starttls")
+        assert not client.has_extn("smtputf8")
+
+
+def test_mail_without_starttls_is_refused_and_nothing_is_stored(
+    aws: Aws, bucket: str, listener: SesSmtpListener
+) -> None:
+    with connect(listener, starttls=False) as client:
+        code, text = client.mail(SENDER)
+
+    assert (code, text.decode()[:5]) == (530, "5.7.0")
+    assert stored_keys(aws, bucket) == []
+
+
+def test_with_allow_plaintext_mail_without_tls_is_accepted(aws: Aws, bucket: str) -> None:
+    plaintext = settings_for(aws, bucket, allow_plaintext=True)
+    with SesSmtpListener(plaintext, s3=aws.s3, kms=aws.kms) as plain, connect(plain, starttls=False) as client:
+        message_id = accepted_id(transaction(client, MAIL, to=[ALICE]))
+
+    assert stored_keys(aws, bucket) == [f"inbound/{message_id}"]
+
+
+def test_a_line_over_1000_octets_gets_an_enhanced_5xx_and_nothing_is_stored(
+    aws: Aws, bucket: str, listener: SesSmtpListener
+) -> None:
+    long_line = b"Subject: long\r\n\r\n" + b"x" * 1200 + b"\r\n"
+
+    code, text = send(listener, long_line, to=[f"scans@{DOMAIN}"])
+
+    assert code == 500
+    assert text.decode().startswith("5.5.6")
+    assert stored_keys(aws, bucket) == []
+
+
+def test_bare_lf_lines_are_accepted_as_ses_accepts_them(aws: Aws, bucket: str, listener: SesSmtpListener) -> None:
+    # smtplib turns bare LFs into CRLF: the bytes go on the wire by hand, as a scanner's SMTP stack may send them.
+    lines = [b"Subject: bare lf", b"From: a@example.com", b"", *[b"a line of a report " * 4] * 30]
+    raw = b"\n".join(lines) + b"\n"
+    assert len(raw) > 1000  # one "line" to a reader that only knows CRLF
+
+    with connect(listener) as client:
+        assert client.mail(SENDER)[0] == 250
+        assert client.rcpt(ALICE)[0] == 250
+        assert client.docmd("DATA")[0] == 354
+        client.send(raw + b"end\r\n.\r\n")
+        code, text = client.getreply()
+
+    assert code == 250, text
+    [key] = stored_keys(aws, bucket)
+    assert decrypt(aws, bucket, key).endswith(raw + b"end\r\n")  # stored as received
+
+
+def test_the_notification_names_the_envelope_recipients_not_the_headers(aws: Aws, bucket: str) -> None:
+    sns, sqs = (boto3.session.Session(region_name=REGION).client(name) for name in ("sns", "sqs"))
+    topic = sns.create_topic(Name=f"incoming-{uuid.uuid4().hex[:8]}")["TopicArn"]
+    queue = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    settings = settings_for(aws, bucket, topic_arn=topic)
+    message = b"From: a@example.com\r\nTo: someone-else@" + DOMAIN.encode() + b"\r\nSubject: s\r\n\r\nbody\r\n"
+
+    with SesSmtpListener(settings, s3=aws.s3, kms=aws.kms, sns=sns) as announcing:
+        message_id = accepted_id(send(announcing, message, to=[f"scans@{DOMAIN}", f"Accounts@{DOMAIN}"]))
+
+    [queued] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    notification = json.loads(queued["Body"])
+    assert notification["notificationType"] == "Received"
+    assert notification["mail"]["messageId"] == message_id
+    assert notification["mail"]["destination"] == [f"someone-else@{DOMAIN}"]
+    assert notification["receipt"]["recipients"] == [f"scans@{DOMAIN}", f"Accounts@{DOMAIN}"]
+    assert notification["receipt"]["action"] == {
+        "type": "S3",
+        "topicArn": topic,
+        "bucketName": bucket,
+        "objectKeyPrefix": "inbound/",
+        "objectKey": f"inbound/{message_id}",
+    }
+    assert notification["receipt"]["virusVerdict"] == {"status": "PASS"}

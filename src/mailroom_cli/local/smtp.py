@@ -6,14 +6,22 @@ bucket: one object per message, whatever the number of recipients. Messages of 5
 written with a multipart upload. Once the object is stored, SES's receipt notification, with the
 real RCPT TO list as ``receipt.recipients``, is published to the rule's topic (which the template
 subscribes the incoming queue to).
+
+Like a receipt rule with ``TlsPolicy: Require``, the listener offers STARTTLS (a self-signed
+certificate made at start-up) and refuses mail sent without it (``allow_plaintext`` for clients that
+cannot). It does not offer SMTPUTF8, which SES does not support.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
+import ipaddress
 import logging
 import re
+import ssl
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -22,6 +30,10 @@ from typing import TYPE_CHECKING, AnyStr, Final, Self
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from mailroom.adapters.kms import KmsKeyService
 from mailroom.sesformat import is_account_id
 
@@ -47,12 +59,17 @@ REPLY_BAD_ADDRESS: Final = "501 5.1.3 Bad recipient address syntax"
 REPLY_TOO_MANY_RECIPIENTS: Final = "452 4.5.3 Too many recipients"
 REPLY_TOO_BIG: Final = "552 5.3.4 Message too big"
 REPLY_TRY_LATER: Final = "451 4.3.0 Temporary failure storing the message, try again later"
+REPLY_LINE_TOO_LONG: Final = "500 5.5.6 Line too long (RFC 5321 4.5.3.1.6: 1,000 octets with CRLF)"
+REPLY_STARTTLS_FIRST: Final = "530 5.7.0 Must issue a STARTTLS command first (this rule requires TLS)"
 
 # aiosmtpd enforces the size limit itself (while reading, without buffering the excess) but words
 # its refusals its own way; these are reworded to the enhanced status code a mail server gives.
 _REWORDED: Final = {
     "552 Error: Too much mail data": REPLY_TOO_BIG,
     "552 Error: message size exceeds fixed maximum message size": REPLY_TOO_BIG,
+    "500 Line too long (see RFC5321 4.5.3.1.6)": REPLY_LINE_TOO_LONG,
+    "500 Command line too long": REPLY_LINE_TOO_LONG,
+    "530 Must issue a STARTTLS command first": REPLY_STARTTLS_FIRST,
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NULL_SENDER: Final = "<>"
@@ -74,6 +91,7 @@ class SesSmtpSettings:
     max_message_bytes: int = MAX_MESSAGE_BYTES
     max_recipients: int = MAX_RECIPIENTS
     scan_enabled: bool = True
+    allow_plaintext: bool = False  # TlsPolicy Require refuses mail without STARTTLS; True for clients that cannot
     topic_arn: str = ""  # the S3 action's TopicArn: where the receipt notification goes ("" = none)
 
     def __post_init__(self) -> None:
@@ -200,6 +218,8 @@ class SesReceiver:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         """Store the message with SES's headers under a fresh SES message id; any storage fault is a 451."""
         content = envelope.original_content or b""
+        if overlong_line(content):
+            return REPLY_LINE_TOO_LONG
         message_id = new_ses_message_id()
         received_at = datetime.now(UTC)
         mail_from = envelope.mail_from or _NULL_SENDER
@@ -307,7 +327,53 @@ def _peer_ip(session: Session) -> str:
     return str(peer or "unknown")
 
 
+def self_signed_certificate(directory: str, host: str) -> tuple[str, str]:
+    """A one-day ECDSA certificate for ``host`` (and localhost), written to ``directory``: ``(cert, key)`` paths."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mailroom local SES emulator")])
+    now = dt.datetime.now(dt.UTC)
+    alternative: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    try:
+        alternative.append(x509.IPAddress(ipaddress.ip_address(host)))
+    except ValueError:
+        alternative.append(x509.DNSName(host))
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(alternative), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = f"{directory}/smtp-cert.pem", f"{directory}/smtp-key.pem"
+    with open(cert_path, "wb") as out:
+        out.write(certificate.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as out:
+        out.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    return cert_path, key_path
+
+
+MAX_LINE_OCTETS: Final = 998  # RFC 5321 4.5.3.1.6: 1,000 octets with the CRLF
+
+
+def overlong_line(content: bytes) -> bool:
+    """Whether a line of ``content`` is over RFC 5321's limit, a bare LF ending a line as CRLF does."""
+    return any(len(line.removesuffix(b"\r")) > MAX_LINE_OCTETS for line in content.split(b"\n"))
+
+
 class _SesSmtp(SMTP):
+    # aiosmtpd reads DATA up to CRLF with this limit, so bare-LF lines (which mail servers take, as SES
+    # does) would add up to one "line" over 1,000 octets. Lines are checked in handle_DATA instead, LF or CRLF.
+    line_length_limit = MAX_MESSAGE_BYTES + 1024
+
     async def push(self, status: AnyStr) -> None:
         if isinstance(status, str):
             await super().push(_REWORDED.get(status, status))
@@ -335,6 +401,8 @@ class SesSmtpListener:
         self.settings = settings
         self.receiver = SesReceiver(settings, s3=s3, kms=kms, sns=sns)
         self._controller: _Controller | None = None
+        self._tls_directory: tempfile.TemporaryDirectory[str] | None = None
+        self.certificate_path: str | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -347,6 +415,11 @@ class SesSmtpListener:
         """Bind and serve; returns once the listener answers."""
         if self._controller is not None:
             raise RuntimeError("the SMTP listener is already running")
+        self._tls_directory = tempfile.TemporaryDirectory(prefix="mailroom-smtp-tls-")
+        self.certificate_path, key_path = self_signed_certificate(self._tls_directory.name, self.settings.host)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.certificate_path, key_path)
         controller = _Controller(
             self.receiver,
             hostname=self.settings.host,
@@ -354,6 +427,9 @@ class SesSmtpListener:
             server_hostname=self.settings.smtp_host,
             ident="ESMTP (mailroom local SES emulator)",
             data_size_limit=self.settings.max_message_bytes,
+            tls_context=context,
+            require_starttls=not self.settings.allow_plaintext,
+            enable_SMTPUTF8=False,
         )
         # aiosmtpd logs every DATA line at DEBUG and every envelope address at INFO: keep email content
         # (and the chatter) out of the logs whatever the root level; this module logs one line a message.
@@ -373,6 +449,9 @@ class SesSmtpListener:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+        if self._tls_directory is not None:
+            self._tls_directory.cleanup()
+            self._tls_directory = None
 
     def __enter__(self) -> Self:
         self.start()

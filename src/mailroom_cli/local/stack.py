@@ -339,6 +339,7 @@ class LocalStack:
             "region": REGION,
             "account_id": ACCOUNT_ID,
             "smtp": f"{smtp_host}:{smtp_port}",
+            "smtp_certificate": self.smtp.certificate_path if self.smtp else None,
             "domain": out.get("RecipientDomain", self.options.domain),
             "incoming_bucket": out.get("IncomingBucketName"),
             "incoming_prefix": out.get("IncomingPrefix", "inbound/"),
