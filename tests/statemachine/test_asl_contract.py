@@ -30,11 +30,14 @@ def asl() -> dict[str, Any]:
 
 
 def _tasks(asl: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
+    """The Lambda Task states: the four steps (every loop over them checks all four)."""
+    tasks = {
         name: state
         for name, state in asl["States"].items()
         if state["Type"] == "Task" and state["Resource"] == "arn:aws:states:::lambda:invoke"
     }
+    assert list(tasks) == STEPS
+    return tasks
 
 
 def _names(clauses: list[dict[str, Any]]) -> set[str]:
