@@ -2,7 +2,9 @@
 
 Status records are written by the same store methods the Recorder and Inbox use, with their
 ``updated_at`` on both sides of the cutoff (now − ``RESTART_AFTER_DAYS``); the handler's own clock
-decides which side each is on, so each record is a minute or a day clear of it.
+decides which side each is on, so each record is a minute or a day clear of it. Executions run on
+moto's executing backend, on a machine whose one state fails, so a failed email's execution (and
+each restart) has really ended FAILED: its name cannot be started again, as on AWS.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from local_stack import wait_until
 from mailroom.adapters.dynamodb import DynamoStatusStore
 from mailroom.handlers import watchdog
 from mailroom.ports import Failure
-from moto_stack import STATUS_TABLE, Configure, FakeLambdaContext, Stack, emitted_metrics
+from moto.core.config import default_user_config
+from moto_stack import ACCOUNT, STATUS_TABLE, Configure, FakeLambdaContext, Stack, emitted_metrics
 
 RESTART_AFTER_DAYS = 12  # template.yaml: WatchdogFunction's RESTART_AFTER_DAYS
 OLD = "a" * 40  # failed 13 days ago: restarted
@@ -27,35 +31,64 @@ DELIVERED = "e" * 40  # delivered 20 days ago: never restarted, however old
 QUARANTINED = "f" * 40  # quarantined 20 days ago: an outcome, never restarted
 
 
+FAILING = {"StartAt": "Archive", "States": {"Archive": {"Type": "Fail", "Error": "StorageUnavailableError"}}}
+
+
 @pytest.fixture
-def status(stack: Stack, configure: Configure) -> Iterator[DynamoStatusStore]:
-    configure(RESTART_AFTER_DAYS=str(RESTART_AFTER_DAYS))
+def machine(stack: Stack, configure: Configure, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A state machine on moto's executing backend whose every execution ends FAILED; the Watchdog's."""
+    monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": True})
+    arn: str = stack.sfn.create_state_machine(
+        name="mailroom-dev-watched",
+        definition=json.dumps(FAILING),
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/mailroom-dev-state-machine",
+    )["stateMachineArn"]
+    configure(STATE_MACHINE_ARN=arn, RESTART_AFTER_DAYS=str(RESTART_AFTER_DAYS))
+    return arn
+
+
+@pytest.fixture
+def status(stack: Stack, machine: str) -> Iterator[DynamoStatusStore]:
     watchdog.settings.cache_clear()
     yield DynamoStatusStore(STATUS_TABLE, stack.dynamodb)
     watchdog.settings.cache_clear()
+
+
+def executions(stack: Stack, machine: str) -> dict[str, dict[str, Any]]:
+    """Every execution of ``machine`` by name, once each has ended, with its parsed input."""
+    listed = stack.sfn.list_executions(stateMachineArn=machine)["executions"]
+    for execution in listed:
+        ended(stack, execution["executionArn"])
+    return {
+        e["name"]: {**e, "input": json.loads(stack.sfn.describe_execution(executionArn=e["executionArn"])["input"])}
+        for e in listed
+    }
+
+
+def ended(stack: Stack, arn: str) -> str:
+    """Wait (with a deadline) for an execution to end; its status."""
+    status = wait_until(
+        lambda: (s := stack.sfn.describe_execution(executionArn=arn)["status"]) != "RUNNING" and s,
+        what=f"{arn} to end",
+        timeout=10,
+    )
+    return str(status)
 
 
 def _iso(moment: dt.datetime) -> str:
     return moment.isoformat(timespec="milliseconds")
 
 
-def _started(stack: Stack, message_id: str) -> tuple[str, str]:
-    """The email's first execution, as the Starter names it; (its ARN, its input)."""
+def _started(stack: Stack, machine: str, message_id: str) -> tuple[str, str]:
+    """The email's first execution, as the Starter names it, once it has failed; (its ARN, its input)."""
     payload = json.dumps({"message_id": message_id, "key": f"inbound/{message_id}"})
-    arn: str = stack.sfn.start_execution(stateMachineArn=stack.state_machine_arn, name=message_id, input=payload)[
-        "executionArn"
-    ]
+    arn: str = stack.sfn.start_execution(stateMachineArn=machine, name=message_id, input=payload)["executionArn"]
+    assert ended(stack, arn) == "FAILED"
     return arn, payload
 
 
-def _stopped(stack: Stack, arn: str) -> None:
-    """End an execution (moto's never end): a failed one is closed, so its name cannot start again."""
-    stack.sfn.stop_execution(executionArn=arn, error="StorageUnavailableError")
-
-
-def _failed(stack: Stack, status: DynamoStatusStore, message_id: str, at: dt.datetime) -> str:
-    arn, payload = _started(stack, message_id)
-    _stopped(stack, arn)
+def _failed(stack: Stack, machine: str, status: DynamoStatusStore, message_id: str, at: dt.datetime) -> str:
+    arn, payload = _started(stack, machine, message_id)
     status.mark_received(message_id, received_at=_iso(at), execution_arn=arn, now=_iso(at))
     failure = Failure(
         execution_arn=arn, status="FAILED", step="Archive", error="StorageUnavailableError", cause="c", stopped_at=""
@@ -71,21 +104,25 @@ def _record(stack: Stack, message_id: str) -> dict[str, Any]:
 
 
 def test_only_emails_failed_longer_than_the_threshold_are_restarted_under_their_next_name(
-    stack: Stack, status: DynamoStatusStore, context: FakeLambdaContext, capsys: pytest.CaptureFixture[str]
+    stack: Stack,
+    machine: str,
+    status: DynamoStatusStore,
+    context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     now = dt.datetime.now(dt.UTC)
     cutoff = now - dt.timedelta(days=RESTART_AFTER_DAYS)
     inputs = {
-        OLD: _failed(stack, status, OLD, now - dt.timedelta(days=13)),
-        JUST_PAST: _failed(stack, status, JUST_PAST, cutoff - dt.timedelta(minutes=1)),
-        JUST_SHORT: _failed(stack, status, JUST_SHORT, cutoff + dt.timedelta(minutes=1)),
-        RECENT: _failed(stack, status, RECENT, now - dt.timedelta(days=1)),
+        OLD: _failed(stack, machine, status, OLD, now - dt.timedelta(days=13)),
+        JUST_PAST: _failed(stack, machine, status, JUST_PAST, cutoff - dt.timedelta(minutes=1)),
+        JUST_SHORT: _failed(stack, machine, status, JUST_SHORT, cutoff + dt.timedelta(minutes=1)),
+        RECENT: _failed(stack, machine, status, RECENT, now - dt.timedelta(days=1)),
     }
     long_ago = _iso(now - dt.timedelta(days=20))
-    arn, _ = _started(stack, DELIVERED)
+    arn, _ = _started(stack, machine, DELIVERED)
     status.mark_received(DELIVERED, received_at=long_ago, execution_arn=arn, now=long_ago)
     status.mark_delivered(DELIVERED, items=1, now=long_ago)
-    arn, _ = _started(stack, QUARANTINED)
+    arn, _ = _started(stack, machine, QUARANTINED)
     status.mark_received(QUARANTINED, received_at=long_ago, execution_arn=arn, now=long_ago)
     stack.dynamodb.update_item(  # what the state machine's RecordQuarantine writes
         TableName=STATUS_TABLE,
@@ -94,13 +131,13 @@ def test_only_emails_failed_longer_than_the_threshold_are_restarted_under_their_
         ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues={":s": {"S": "quarantined"}, ":now": {"S": long_ago}},
     )
-    assert len(stack.executions()) == 6
+    assert len(executions(stack, machine)) == 6
     capsys.readouterr()
 
     result = watchdog.handler({}, context)
 
     assert sorted(result["restarted"]) == sorted([OLD, JUST_PAST])
-    restarts = {e["name"]: e for e in stack.executions() if "-r" in e["name"]}
+    restarts = {name: e for name, e in executions(stack, machine).items() if "-r" in name}
     assert sorted(restarts) == sorted([f"{OLD}-r1", f"{JUST_PAST}-r1"])
     for message_id in (OLD, JUST_PAST):
         restart = restarts[f"{message_id}-r1"]
@@ -119,35 +156,35 @@ def test_only_emails_failed_longer_than_the_threshold_are_restarted_under_their_
 
 
 def test_an_email_that_fails_again_is_restarted_under_the_next_free_name(
-    stack: Stack, status: DynamoStatusStore, context: FakeLambdaContext
+    stack: Stack, machine: str, status: DynamoStatusStore, context: FakeLambdaContext
 ) -> None:
     old = dt.datetime.now(dt.UTC) - dt.timedelta(days=13)
-    payload = _failed(stack, status, OLD, old)
+    payload = _failed(stack, machine, status, OLD, old)
     assert watchdog.handler({}, context) == {"restarted": [OLD]}
     assert watchdog.handler({}, context) == {"restarted": []}  # in flight again: nothing to do
 
-    # The restart failed too, and has been failed for 13 days.
+    # The restart failed too (the machine fails every execution), and has been failed for 13 days.
     first_restart = _record(stack, OLD)["execution_arn"]
-    _stopped(stack, first_restart)
+    assert ended(stack, first_restart) == "FAILED"
     failure = Failure(execution_arn=first_restart, status="FAILED", step="Inbox", error="X", cause=None, stopped_at="")
     assert status.mark_failed(OLD, failure=failure, now=_iso(old))
     assert watchdog.handler({}, context) == {"restarted": [OLD]}
 
-    names = sorted(e["name"] for e in stack.executions())
-    assert names == [OLD, f"{OLD}-r1", f"{OLD}-r2"]
-    [second] = [e for e in stack.executions() if e["name"] == f"{OLD}-r2"]
+    found = executions(stack, machine)
+    assert sorted(found) == [OLD, f"{OLD}-r1", f"{OLD}-r2"]
+    second = found[f"{OLD}-r2"]
     assert second["input"] == json.loads(payload)
     assert (_record(stack, OLD)["execution_arn"], _record(stack, OLD)["replays"]) == (second["executionArn"], 2)
 
 
 def test_an_old_failed_email_whose_execution_is_gone_stays_failed(
-    stack: Stack, status: DynamoStatusStore, context: FakeLambdaContext
+    stack: Stack, machine: str, status: DynamoStatusStore, context: FakeLambdaContext
 ) -> None:
     old = _iso(dt.datetime.now(dt.UTC) - dt.timedelta(days=13))
-    gone = stack.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{OLD}"  # never started
+    gone = machine.replace(":stateMachine:", ":execution:") + f":{OLD}"  # never started
     failure = Failure(execution_arn=gone, status="FAILED", step="Parse", error="X", cause=None, stopped_at="")
     assert status.mark_failed(OLD, failure=failure, now=old)
 
     assert watchdog.handler({}, context) == {"restarted": []}
-    assert stack.executions() == []
+    assert executions(stack, machine) == {}
     assert _record(stack, OLD)["status"] == "failed"
