@@ -1,10 +1,12 @@
 """The real ASL on the local engine, scripted by ``statemachine/test/MockConfigFile.json``.
 
 Each test case of the file is started on ``<stateMachineArn>#<case>`` and judged by its history:
-the states entered, the attempts each Task made, the errors it failed with, the Catch taken, the
-status record the real DynamoDB integration wrote, and the backoff waits the retriers asked for
-(compressed here, recorded unscaled) against the ASL's ``IntervalSeconds``/``BackoffRate``/
-``MaxDelaySeconds`` with FULL jitter. The loader's own checks are at the end.
+the states entered, the attempts each Task made, the errors it failed with, the Retry or Catch
+clause each failure fired, the status record the real DynamoDB integration wrote, and the backoff
+waits the retriers asked for (compressed here, recorded unscaled) against the ASL's
+``IntervalSeconds``/``BackoffRate``/``MaxDelaySeconds`` with FULL jitter. Every clause of the ASL
+is fired by some case, and docs/state-machine-tests.md's coverage table says which. The loader's
+own checks are at the end.
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ STEPS = ["Decrypt", "Parse", "Archive", "Inbox"]
 QUARANTINE = ["RecordQuarantine", "Quarantined"]
 
 
-# The Retry and Catch clauses, by index in their state's list (tests/statemachine/test_asl_contract.py
-# checks what each holds): "Decrypt.Retry[0]", "Parse.Catch[1]", ...
+# The Retry and Catch clauses, by index in their state's list: "Decrypt.Retry[0]", "Parse.Catch[1]", ...
+# (fired() finds each from a history by its ErrorEquals, so a wrong index here fails its case).
 LAMBDA_SERVICE, DEPENDENCY, OPERATOR, CRASH = 0, 1, 2, 3  # each Task's retriers, in order
 
 
