@@ -1,4 +1,4 @@
-"""Run the benchmarks in turn (`make bench`, `make bench-full`): decrypt, parse, end to end, cost, cold start.
+"""Run the benchmarks in turn (`make bench`, `make bench-full`): decrypt, parse, bombs, end to end, cost, cold start.
 
     .venv/bin/python bench/run.py                          # decrypt, parse, e2e (200 emails), cost model
     .venv/bin/python bench/run.py --e2e 200,1000 --coldstart   # what `make bench-full` runs
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--e2e", default="200", help="email counts for bench_e2e (comma-separated; 0: skip)")
     parser.add_argument("--coldstart", action="store_true", help="also bench_coldstart (import times, sizes)")
     parser.add_argument("--no-cost", action="store_true", help="skip the cost model")
-    parser.add_argument("--only-new", action="store_true", help="skip decrypt and parse")
+    parser.add_argument("--only-new", action="store_true", help="skip decrypt, parse and bombs")
     args = parser.parse_args()
     sys.path.insert(0, str(BENCH))
     print(f"# mailroom benchmarks, {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}\n")
@@ -52,6 +52,7 @@ def main() -> None:
     if not args.only_new:
         _suite("bench_decrypt", [])
         _suite("bench_parse", None)
+        _suite("bench_bombs", [])
     with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
         e2e_json = Path(tmp) / "e2e.json"
         counts = [n for n in args.e2e.split(",") if n.strip() and int(n) > 0]

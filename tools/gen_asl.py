@@ -29,6 +29,13 @@ LAMBDA_SERVICE = [
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 ]
+# The Lambda runtime's names for a crash: an unhandled error without errorType (out of memory, a killed
+# process: Step Functions reports Lambda.Unknown) and a function timeout (errorType Sandbox.Timedout).
+# No Task has TimeoutSeconds or HeartbeatSeconds, so States.Timeout cannot happen at any of them.
+CRASH = ["Lambda.Unknown", "Sandbox.Timedout"]
+# NoKnownRecipientError comes from routing (mailroom.routing), which only Parse runs: a Catch for it at
+# another step could never fire (tests/statemachine/test_asl_contract.py checks who can raise it).
+ROUTING_STEP = "Parse"
 STEPS = {
     "Decrypt": "SES's KMS-encrypted object -> plaintext MIME in staging (GCM tag checked before anything is published)",
     "Parse": "MIME -> staged files + manifest; routes to mailboxes (none: Unroutable); a virus verdict is refused",
@@ -49,15 +56,9 @@ def main() -> None:
         _retrier(
             "Needs an operator (policy, settings): retried twice, then fails here", sorted(needs_operator), 10, 2, 3, 60
         ),
-        _retrier(
-            "The function timed out or crashed: once more, then fails here",
-            ["States.Timeout", "Lambda.Unknown"],
-            5,
-            1,
-            2,
-            30,
-        ),
+        _retrier("The function timed out or crashed: once more, then fails here", CRASH, 5, 1, 2, 30),
     ]
+    unroutable = {"ErrorEquals": [NoKnownRecipientError.__name__], "ResultPath": "$.error", "Next": "RecordUnroutable"}
     states: dict[str, object] = {}
     names = list(STEPS)
     for i, step in enumerate(names):
@@ -69,7 +70,7 @@ def main() -> None:
             "OutputPath": "$.Payload",
             "Retry": retry,
             "Catch": [
-                {"ErrorEquals": [NoKnownRecipientError.__name__], "ResultPath": "$.error", "Next": "RecordUnroutable"},
+                *([unroutable] if step == ROUTING_STEP else []),
                 {"ErrorEquals": permanent, "ResultPath": "$.error", "Next": f"QuarantinedAt{step}"},
             ],
         }

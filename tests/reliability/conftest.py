@@ -1,4 +1,9 @@
-"""One local stack per reliability module, every Lambda call observed, figures printed at the end."""
+"""One local stack per reliability module, every Lambda call observed, figures printed at the end.
+
+``MAILROOM_MUTANT=unconditional-inbox-write`` swaps the inbox store's conditional write for an
+unconditional one (a test double): ``test_mutation_check.py`` runs a suite that way and expects it
+to fail, which shows its duplicate checks can see a duplicate.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,30 @@ from typing import Any
 
 import pytest
 from local_stack import running_stack
-from reliability_support import FIGURES, Invocations
+from mailroom.adapters.dynamodb import DynamoInbox, to_item
+from reliability_support import FIGURES, MUTANT_VARIABLE, UNCONDITIONAL_INBOX_WRITE, Invocations
 
 from mailroom_cli.local.stack import LocalStack
 from mailroom_cli.target import Target, from_local
+
+
+def unconditional_put(inbox: DynamoInbox, item: Any) -> bool:
+    """The mutant: the inbox write without its condition, claiming every write is new."""
+    inbox._client.put_item(TableName=inbox._table, Item=to_item(item))
+    return True
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mutant() -> Iterator[str | None]:
+    """The mutant named by ``$MAILROOM_MUTANT``, in place for the whole run (None: the code as it is)."""
+    name = os.environ.get(MUTANT_VARIABLE) or None
+    if name is None:
+        yield None
+        return
+    assert name == UNCONDITIONAL_INBOX_WRITE, f"unknown {MUTANT_VARIABLE}: {name!r}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DynamoInbox, "put_if_absent", unconditional_put)
+        yield name
 
 
 @pytest.fixture(scope="module")

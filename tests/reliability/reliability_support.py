@@ -30,6 +30,8 @@ from mailroom_cli.local.stack import REGION, LocalStack
 from mailroom_cli.target import Target
 
 OUTCOMES = ("delivered", "quarantined", "unroutable", "duplicate")
+MUTANT_VARIABLE = "MAILROOM_MUTANT"  # conftest.py puts the mutant it names in place (test_mutation_check.py)
+UNCONDITIONAL_INBOX_WRITE = "unconditional-inbox-write"
 FIGURES: list[dict[str, Any]] = []
 
 
@@ -138,6 +140,17 @@ class Invocations:
 
 
 # ---------------------------------------------------------------------------- archive and inbox
+
+
+def inbox_new_items(invocations: Invocations, message_id: str) -> list[int]:
+    """The ``new_items`` each Inbox call for the email answered, in order: its own count of items it wrote.
+
+    The inbox table cannot show a duplicate (its key, user + SES message id, makes a second write
+    overwrite the first), so the evidence is the code's answer: a conditional write that finds the
+    item counts 0. Calls that crashed *after* running are included (their writes happened); calls
+    refused before running wrote nothing and answered nothing.
+    """
+    return [int(c.result["new_items"]) for c in invocations.of("Inbox", message_id) if c.result is not None]
 
 
 def archive_versions(target: Target, message_id: str) -> tuple[list[str], int]:

@@ -26,6 +26,7 @@ from reliability_support import (
     event_ids_contiguous,
     execution_names,
     inbox_counts,
+    inbox_new_items,
     record_figure,
     send,
     settled,
@@ -111,6 +112,14 @@ def test_a_fault_at_a_step_loses_nothing_and_writes_nothing_twice(
         assert inbox_counts(target, user)[message_id] == 1
         item = ops.inbox_item(target, message_id, user=user)
         assert [a["filename"] for a in item["attachments"]] == ["a.pdf", "b.pdf", "a again.pdf"]
+    # Written once per user, in Inbox's own words (the table's key would hide a second write): the
+    # first call that ran wrote both items; a retry after a crash found them and wrote none.
+    new_items = inbox_new_items(invocations, message_id)
+    assert sum(new_items) == len(USERS), new_items
+    if (step, kind) == ("Inbox", "crash_after"):
+        assert new_items == [len(USERS)] + [0] * FAILURES, new_items
+    else:
+        assert new_items == [len(USERS)], new_items
     # One object per distinct file (the original, the text body, two distinct attachments) + the manifest.
     assert target.client("s3").get_bucket_versioning(Bucket=target.name("ArchiveBucketName"))["Status"] == "Enabled"
     keys, delete_markers = archive_versions(target, message_id)
@@ -159,6 +168,7 @@ def test_a_fault_at_a_step_loses_nothing_and_writes_nothing_twice(
         attempts=len(calls),
         redrives=timeline["redrive_count"],
         items_per_user=1,
+        new_items=sum(new_items),
         archive_objects=len(keys),
         status="delivered",
         seconds=round(seconds, 2),

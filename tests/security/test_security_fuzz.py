@@ -133,6 +133,7 @@ def assert_storable(result: ParsedEmail) -> None:
     for value in (result.text, result.html):
         if value is not None:
             value.encode("utf-8", "surrogateescape")  # how the Parse step stages the bodies
+    assert len(contract["attachments"]) == len(result.attachments)  # the manifest lists every one
     for attachment in result.attachments:
         assert_safe_name(attachment.safe_filename)
         assert isinstance(attachment.content, MemoryContent)
@@ -309,9 +310,11 @@ def byte_mutated(draw: st.DrawFn) -> bytes:
 
 
 @st.composite
-def structure_mutated(draw: st.DrawFn) -> bytes:
-    """A seed with MIME structure damaged: boundaries, encodings, charsets, headers, nesting, names."""
-    data = bytearray(draw(st.sampled_from(SEEDS)))
+def structure_mutated(draw: st.DrawFn, seeds: list[bytes] | None = None) -> bytes:
+    """A seed (of ``seeds``, default ``SEEDS``) with MIME structure damaged: boundaries, encodings,
+    charsets, headers, nesting, names; a splice inserts another seed."""
+    seeds = seeds or SEEDS
+    data = bytearray(draw(st.sampled_from(seeds)))
     for _ in range(draw(st.integers(1, 6))):
         starts = line_starts(data)
         at = draw(st.sampled_from(starts))
@@ -368,7 +371,7 @@ def structure_mutated(draw: st.DrawFn) -> bytes:
                 + body + b"\r\n--nest--\r\n"
             )  # fmt: skip
         elif op == "splice":
-            data[at:at] = draw(st.sampled_from(SEEDS))
+            data[at:at] = draw(st.sampled_from(seeds))
         elif op == "encoded-word":
             word = b"=?" + draw(st.sampled_from(CHARSETS)) + b"?" + draw(st.sampled_from([b"b", b"q", b"x"]))
             data[at:at] = b"Subject: " + word + b"?" + draw(st.sampled_from(WORD_PAYLOADS)) + b"?=\r\n"
@@ -468,6 +471,16 @@ def test_every_public_corpus_message_gives_a_result_or_a_typed_error(figures: Fi
     for path in files:
         parse_and_check(corpus_message(path), figures, "corpus (whole files, unmutated)")
     figures.record("fuzz", "corpus (whole files, unmutated)", files=len(files))
+
+
+def test_the_factory_seeds_carry_attachments_so_every_storable_check_runs() -> None:
+    # assert_storable checks each attachment: over the seeds the mutations start from, there are some.
+    parsed = [parse_email(seed, store=MemoryStore()) for seed in FACTORY_SEEDS]
+    assert len(parsed) == 5
+    for result in parsed:
+        assert_storable(result)
+    assert sum(len(r.attachments) for r in parsed) >= 8
+    assert all(r.attachments for r in parsed[:3])
 
 
 def test_the_public_corpora_are_among_the_mutation_seeds(figures: Figures) -> None:

@@ -111,7 +111,10 @@ def test_no_identity_policy_grants_wildcard_actions_or_star_resources_on_data(
 
 
 def test_sam_policy_templates_are_each_scoped_to_one_named_resource(resources: dict[str, Any]) -> None:
-    for rid, spec in of_type(resources, *IDENTITY_HOLDERS).items():
+    holders = of_type(resources, *IDENTITY_HOLDERS)
+    assert len(holders) >= 8  # the seven functions and the state machine
+    templates = 0
+    for rid, spec in holders.items():
         for policy in spec.get("Policies", []):
             assert not isinstance(policy, str), (rid, policy, "a managed policy in the template")
             if "Statement" in policy:
@@ -119,12 +122,15 @@ def test_sam_policy_templates_are_each_scoped_to_one_named_resource(resources: d
             ((name, parameters),) = policy.items()
             assert name in SAM_POLICY_TEMPLATES, (rid, name)
             assert parameters[SAM_POLICY_TEMPLATES[name]] not in ("*", "", None), (rid, name)
+            templates += 1
+    assert templates >= 4  # the state machine's LambdaInvokePolicy for each step at least
 
 
 def test_resource_policies_allow_only_named_services_under_conditions(resources: dict[str, Any]) -> None:
     policies = of_type(resources, "AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy")
     documents = [(rid, spec["PolicyDocument"]) for rid, spec in policies.items()]
     documents += [(rid, spec["KeyPolicy"]) for rid, spec in of_type(resources, "AWS::KMS::Key").items()]
+    assert {"IncomingBucketPolicy", "IncomingQueuePolicy", "MailroomKey"} <= {rid for rid, _ in documents}
     for rid, document in documents:
         for statement in as_list(document["Statement"]):
             if statement["Effect"] == "Deny":
@@ -146,6 +152,7 @@ def test_every_bucket_is_encrypted_with_the_cmk_except_the_one_ses_encrypts_clie
     resources: dict[str, Any], figures: Figures
 ) -> None:
     buckets = of_type(resources, "AWS::S3::Bucket")
+    assert {"IncomingBucket", "StagingBucket", "ArchiveBucket"} <= set(buckets)
     for rid, spec in buckets.items():
         (rule,) = spec["BucketEncryption"]["ServerSideEncryptionConfiguration"]
         default = rule["ServerSideEncryptionByDefault"]
@@ -166,20 +173,51 @@ def test_every_table_queue_log_group_and_topic_is_encrypted_with_the_cmk(
     resources: dict[str, Any], figures: Figures
 ) -> None:
     tables = of_type(resources, "AWS::DynamoDB::Table")
+    assert {"MailboxTable", "InboxTable", "StatusTable"} <= set(tables)
     for rid, spec in tables.items():
         assert spec["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": CMK}, rid
     queues = of_type(resources, "AWS::SQS::Queue")
+    assert {"IncomingQueue", "IncomingDeadLetterQueue", "FunctionDeadLetterQueue"} <= set(queues)
     for rid, spec in queues.items():
         assert spec["KmsMasterKeyId"] == CMK, rid
     groups = of_type(resources, "AWS::Logs::LogGroup")
+    assert len(groups) == len(of_type(resources, "AWS::Serverless::Function")) + 1  # one per function + the machine
     for rid, spec in groups.items():
         assert spec["KmsKeyId"] == CMK, rid
-    for rid, spec in of_type(resources, "AWS::SNS::Topic").items():
+    topics = of_type(resources, "AWS::SNS::Topic")
+    # The topics are the ones the template publishes to (TopicArn: the SES notification topic): none
+    # before the Starter reads SES notifications, one after. Alarms notify a parameter's topic, not ours.
+    assert set(topics) == topics_named_by_topic_arn(resources)
+    for rid, spec in topics.items():
         assert spec["KmsMasterKeyId"] == CMK, rid
     assert props_of(resources, "MailroomKey")["EnableKeyRotation"] is True
     figures.record(
-        "template", "tables, queues, log groups", tables=len(tables), queues=len(queues), log_groups=len(groups)
+        "template",
+        "tables, queues, log groups, topics",
+        tables=len(tables),
+        queues=len(queues),
+        log_groups=len(groups),
+        topics=len(topics),
     )
+
+
+def topics_named_by_topic_arn(resources: dict[str, Any]) -> set[str]:
+    """Resources a ``TopicArn`` anywhere in the template refers to (``Ref`` or ``Fn::GetAtt``)."""
+    found: set[str] = set()
+
+    def walk(value: Any, under_topic_arn: bool) -> None:
+        if isinstance(value, dict):
+            target = value.get("Ref") or (value.get("Fn::GetAtt") or [None])[0]
+            if under_topic_arn and isinstance(target, str) and target in resources:
+                found.add(target)
+            for key, inner in value.items():
+                walk(inner, under_topic_arn or key == "TopicArn")
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner, under_topic_arn)
+
+    walk(resources, False)
+    return found
 
 
 def props_of(resources: dict[str, Any], rid: str) -> dict[str, Any]:
@@ -192,7 +230,9 @@ def test_every_function_and_the_state_machine_log_only_to_a_cmk_group_that_exist
 ) -> None:
     groups = of_type(resources, "AWS::Logs::LogGroup")
     names = {json.dumps(spec["LogGroupName"], sort_keys=True): rid for rid, spec in groups.items()}
-    for rid, spec in of_type(resources, "AWS::Serverless::Function").items():
+    functions = of_type(resources, "AWS::Serverless::Function")
+    assert len(functions) >= 7  # Starter, the four steps, Recorder, Watchdog
+    for rid, spec in functions.items():
         own = {"Fn::Sub": "/aws/lambda/" + spec["FunctionName"]["Fn::Sub"]}
         group = names[json.dumps(own, sort_keys=True)]
         assert resources[rid]["DependsOn"] == group, rid  # Lambda would otherwise create it, unencrypted
@@ -218,6 +258,8 @@ def test_every_bucket_and_queue_refuses_requests_without_tls(resources: dict[str
         )
 
     bucket_policies = of_type(resources, "AWS::S3::BucketPolicy")
+    assert len(of_type(resources, "AWS::S3::Bucket")) >= 3
+    assert len(of_type(resources, "AWS::SQS::Queue")) >= 3
     for rid, spec in of_type(resources, "AWS::S3::Bucket").items():
         name = spec["BucketName"]["Fn::Sub"]
         arn = f"arn:${{AWS::Partition}}:s3:::{name}"
@@ -267,11 +309,14 @@ def test_generated_roles_hold_no_wildcards_and_only_the_written_down_managed_pol
     for role, statement in identity_statements(resources):
         check_statement(role.removesuffix("Role"), statement)  # SAM names a function's role <function>Role
         checked += 1
+    assert checked > 30
     attached: dict[str, set[str]] = {}
+    assert len(of_type(resources, "AWS::IAM::Role")) >= 8  # one per function and the state machine
     for rid, spec in of_type(resources, "AWS::IAM::Role").items():
         for arn in spec.get("ManagedPolicyArns", []):
             attached.setdefault(arn if isinstance(arn, str) else json.dumps(arn), set()).add(rid)
     assert set(attached) <= set(MANAGED_POLICIES), set(attached) - set(MANAGED_POLICIES)
+    assert attached  # SAM attaches its basic execution role to every function
     for arn, roles in attached.items():
         allowed_roles = MANAGED_POLICIES[arn][0]
         assert allowed_roles is None or roles <= allowed_roles, (arn, roles)

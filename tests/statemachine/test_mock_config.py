@@ -1,16 +1,19 @@
 """The real ASL on the local engine, scripted by ``statemachine/test/MockConfigFile.json``.
 
 Each test case of the file is started on ``<stateMachineArn>#<case>`` and judged by its history:
-the states entered, the attempts each Task made, the errors it failed with, the Catch taken, the
-status record the real DynamoDB integration wrote, and the backoff waits the retriers asked for
-(compressed here, recorded unscaled) against the ASL's ``IntervalSeconds``/``BackoffRate``/
-``MaxDelaySeconds`` with FULL jitter. The loader's own checks are at the end.
+the states entered, the attempts each Task made, the errors it failed with, the Retry or Catch
+clause each failure fired, the status record the real DynamoDB integration wrote, and the backoff
+waits the retriers asked for (compressed here, recorded unscaled) against the ASL's
+``IntervalSeconds``/``BackoffRate``/``MaxDelaySeconds`` with FULL jitter. Every clause of the ASL
+is fired by some case, and docs/state-machine-tests.md's coverage table says which. The loader's
+own checks are at the end.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +34,7 @@ pytestmark = pytest.mark.allow_hosts(LOOPBACK)
 
 ROOT = Path(__file__).resolve().parents[2]
 MOCK_FILE = ROOT / "statemachine" / "test" / "MockConfigFile.json"
+DOC = ROOT / "docs" / "state-machine-tests.md"
 ASL = json.loads((ROOT / "statemachine" / "inbound_email.asl.json").read_text())
 MACHINE = "mailroom-local-inbound-email"  # the name the local stack creates it with: the file's key
 CASES = list(json.loads(MOCK_FILE.read_text())["StateMachines"][MACHINE]["TestCases"])
@@ -38,6 +42,40 @@ DEADLINE = 30.0
 
 STEPS = ["Decrypt", "Parse", "Archive", "Inbox"]
 QUARANTINE = ["RecordQuarantine", "Quarantined"]
+
+
+# The Retry and Catch clauses, by index in their state's list: "Decrypt.Retry[0]", "Parse.Catch[1]", ...
+# (fired() finds each from a history by its ErrorEquals, so a wrong index here fails its case).
+LAMBDA_SERVICE, DEPENDENCY, OPERATOR, CRASH = 0, 1, 2, 3  # each Task's retriers, in order
+
+
+def retry(state: str, index: int = 0) -> str:
+    """The id of a Retry clause."""
+    return f"{state}.Retry[{index}]"
+
+
+def catch(state: str, index: int = 0) -> str:
+    """The id of a Catch clause."""
+    return f"{state}.Catch[{index}]"
+
+
+def clauses(asl: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every Retry and Catch clause of every state, by id."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, state in asl["States"].items():
+        for kind in ("Retry", "Catch"):
+            for i, clause in enumerate(state.get(kind, [])):
+                found[f"{name}.{kind}[{i}]"] = clause
+    return found
+
+
+UNROUTABLE = catch("Parse", 0)  # NoKnownRecipientError, at the one step that routes
+QUARANTINE_AT = {
+    "Decrypt": catch("Decrypt"),
+    "Parse": catch("Parse", 1),
+    "Archive": catch("Archive"),
+    "Inbox": catch("Inbox"),
+}
 
 
 @dataclass(frozen=True)
@@ -49,70 +87,114 @@ class Expected:
     errors: dict[str, list[str]] = field(default_factory=dict)  # TaskFailed errors per state, in order
     failed: tuple[str, str] | None = None  # (state, error) when the execution must fail there
     recorded: tuple[str, str | None, str] | None = None  # (status, step, error) of the status record
+    clauses: frozenset[str] = frozenset()  # the Retry and Catch clauses the history shows firing
 
 
 def _once(*states: str) -> dict[str, int]:
     return dict.fromkeys(states, 1)
 
 
+def _fired(*ids: str) -> frozenset[str]:
+    return frozenset(ids)
+
+
+LAMBDA_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+
+
+def _exhausted(step: str, errors: list[str], index: int) -> Expected:
+    """``step`` fails every attempt its retrier allows: the execution fails there, redrivable."""
+    at = STEPS.index(step)
+    return Expected(
+        STEPS[: at + 1],
+        {**_once(*STEPS[:at]), step: len(errors)},
+        {step: errors},
+        failed=(step, errors[-1]),
+        clauses=_fired(retry(step, index)),
+    )
+
+
+def _recovered(step: str, errors: list[str], index: int) -> Expected:
+    """``step`` fails ``errors`` then succeeds: delivered."""
+    return Expected(STEPS, {**_once(*STEPS), step: len(errors) + 1}, {step: errors}, clauses=_fired(retry(step, index)))
+
+
+def _quarantined(step: str, error: str) -> Expected:
+    at = STEPS.index(step)
+    return Expected(
+        [*STEPS[: at + 1], f"QuarantinedAt{step}", *QUARANTINE],
+        _once(*STEPS[: at + 1], "RecordQuarantine"),
+        {step: [error]},
+        recorded=("quarantined", step, error),
+        clauses=_fired(QUARANTINE_AT[step]),
+    )
+
+
 EXPECTED: dict[str, Expected] = {
     "HappyPath": Expected(STEPS, _once(*STEPS)),
-    "DecryptTransientRecovered": Expected(
-        STEPS, {**_once(*STEPS), "Decrypt": 3}, {"Decrypt": ["KeyServiceUnavailableError"] * 2}
+    # Retry[0]: the Lambda service's own errors (6 retries, 1 s doubling, capped at 30 s)
+    "DecryptThrottledRecovered": _recovered("Decrypt", ["Lambda.TooManyRequestsException"] * 3, LAMBDA_SERVICE),
+    "ParseLambdaServiceErrorsRecovered": _recovered("Parse", LAMBDA_ERRORS, LAMBDA_SERVICE),
+    "ArchiveLambdaServiceErrorsRecovered": _recovered(
+        "Archive", ["Lambda.SdkClientException", "Lambda.ServiceException"], LAMBDA_SERVICE
     ),
-    "DecryptThrottledRecovered": Expected(
-        STEPS, {**_once(*STEPS), "Decrypt": 4}, {"Decrypt": ["Lambda.TooManyRequestsException"] * 3}
+    "InboxLambdaServiceErrorsExhausted": _exhausted(
+        "Inbox", [e for e in LAMBDA_ERRORS[:3] for _ in range(2)] + LAMBDA_ERRORS[3:], LAMBDA_SERVICE
     ),
-    "ParseTransientRecovered": Expected(
-        STEPS, {**_once(*STEPS), "Parse": 3}, {"Parse": ["StorageUnavailableError"] * 2}
+    # Retry[1]: an AWS dependency unavailable (6 retries, 2 s × 2.5^n, capped at 120 s)
+    "DecryptTransientRecovered": _recovered("Decrypt", ["KeyServiceUnavailableError"] * 2, DEPENDENCY),
+    "ParseTransientRecovered": _recovered("Parse", ["StorageUnavailableError"] * 2, DEPENDENCY),
+    "ArchiveTransientRecovered": _recovered("Archive", ["StorageUnavailableError"] * 2, DEPENDENCY),
+    "InboxTransientRecovered": _recovered("Inbox", ["DatabaseUnavailableError"] * 2, DEPENDENCY),
+    "ArchiveRetriesExhausted": _exhausted("Archive", ["StorageUnavailableError"] * 7, DEPENDENCY),
+    # Retry[2]: needs an operator (2 retries, 10 s × 3^n): both names share the budget, then it fails there
+    "DecryptNeedsAnOperator": _exhausted(
+        "Decrypt", ["ConfigurationError", "DependencyAccessDeniedError", "ConfigurationError"], OPERATOR
     ),
-    "ArchiveTransientRecovered": Expected(
-        STEPS, {**_once(*STEPS), "Archive": 3}, {"Archive": ["StorageUnavailableError"] * 2}
+    "ParseNeedsAnOperator": _exhausted(
+        "Parse", ["DependencyAccessDeniedError", "ConfigurationError", "DependencyAccessDeniedError"], OPERATOR
     ),
-    "InboxTransientRecovered": Expected(
-        STEPS, {**_once(*STEPS), "Inbox": 3}, {"Inbox": ["DatabaseUnavailableError"] * 2}
+    "ArchiveNeedsAnOperator": _exhausted(
+        "Archive", ["ConfigurationError", "ConfigurationError", "DependencyAccessDeniedError"], OPERATOR
     ),
-    "ArchiveRetriesExhausted": Expected(
-        ["Decrypt", "Parse", "Archive"],
-        {"Decrypt": 1, "Parse": 1, "Archive": 7},  # 1 + MaxAttempts of the storage retrier
-        {"Archive": ["StorageUnavailableError"] * 7},
-        failed=("Archive", "StorageUnavailableError"),
-    ),
-    "DecryptTampered": Expected(
-        ["Decrypt", "QuarantinedAtDecrypt", *QUARANTINE],
-        _once("Decrypt", "RecordQuarantine"),
-        {"Decrypt": ["TamperedCiphertextError"]},
-        recorded=("quarantined", "Decrypt", "TamperedCiphertextError"),
-    ),
-    "ParseMalformed": Expected(
-        ["Decrypt", "Parse", "QuarantinedAtParse", *QUARANTINE],
-        _once("Decrypt", "Parse", "RecordQuarantine"),
-        {"Parse": ["MalformedMessageError"]},
-        recorded=("quarantined", "Parse", "MalformedMessageError"),
-    ),
-    "ParseVirusDetected": Expected(
-        ["Decrypt", "Parse", "QuarantinedAtParse", *QUARANTINE],
-        _once("Decrypt", "Parse", "RecordQuarantine"),
-        {"Parse": ["VirusDetectedError"]},
-        recorded=("quarantined", "Parse", "VirusDetectedError"),
-    ),
-    "ArchiveSourceMissing": Expected(
-        ["Decrypt", "Parse", "Archive", "QuarantinedAtArchive", *QUARANTINE],
-        _once("Decrypt", "Parse", "Archive", "RecordQuarantine"),
-        {"Archive": ["SourceObjectMissingError"]},
-        recorded=("quarantined", "Archive", "SourceObjectMissingError"),
-    ),
-    "InboxManifestMissing": Expected(
-        [*STEPS, "QuarantinedAtInbox", *QUARANTINE],
-        _once(*STEPS, "RecordQuarantine"),
-        {"Inbox": ["SourceObjectMissingError"]},
-        recorded=("quarantined", "Inbox", "SourceObjectMissingError"),
-    ),
+    "InboxNeedsAnOperator": _exhausted("Inbox", ["DependencyAccessDeniedError"] * 3, OPERATOR),
+    # Retry[3]: a crash or a function timeout, retried once (5 s), then it fails there
+    "DecryptCrashed": _exhausted("Decrypt", ["Lambda.Unknown", "Sandbox.Timedout"], CRASH),
+    "ParseTimedOutRecovered": _recovered("Parse", ["Sandbox.Timedout"], CRASH),
+    "ArchiveCrashed": _exhausted("Archive", ["Sandbox.Timedout", "Lambda.Unknown"], CRASH),
+    "InboxCrashed": _exhausted("Inbox", ["Lambda.Unknown"] * 2, CRASH),
+    # Catch: permanent errors end recorded, never retried
+    "DecryptTampered": _quarantined("Decrypt", "TamperedCiphertextError"),
+    "ParseMalformed": _quarantined("Parse", "MalformedMessageError"),
+    "ParseVirusDetected": _quarantined("Parse", "VirusDetectedError"),
+    "ArchiveSourceMissing": _quarantined("Archive", "SourceObjectMissingError"),
+    "InboxManifestMissing": _quarantined("Inbox", "SourceObjectMissingError"),
     "Unroutable": Expected(
         ["Decrypt", "Parse", "RecordUnroutable", "Unroutable"],
         _once("Decrypt", "Parse", "RecordUnroutable"),
         {"Parse": ["NoKnownRecipientError"]},
         recorded=("unroutable", None, "NoKnownRecipientError"),
+        clauses=_fired(UNROUTABLE),
+    ),
+    # The recorders retry whatever DynamoDB answers (States.ALL: 6 retries, 2 s × 2.5^n)
+    "QuarantineRecordRetried": Expected(
+        ["Decrypt", "QuarantinedAtDecrypt", *QUARANTINE],
+        {"Decrypt": 1, "RecordQuarantine": 3},
+        {
+            "Decrypt": ["TamperedCiphertextError"],
+            "RecordQuarantine": ["DynamoDB.ProvisionedThroughputExceededException"] * 2,
+        },
+        clauses=_fired(QUARANTINE_AT["Decrypt"], retry("RecordQuarantine")),
+    ),
+    "UnroutableRecordRetried": Expected(
+        ["Decrypt", "Parse", "RecordUnroutable", "Unroutable"],
+        {"Decrypt": 1, "Parse": 1, "RecordUnroutable": 2},
+        {"Parse": ["NoKnownRecipientError"], "RecordUnroutable": ["DynamoDB.InternalServerErrorException"]},
+        clauses=_fired(UNROUTABLE, retry("RecordUnroutable")),
     ),
 }
 REAL_HANDLERS_CASE = "OnlyDecryptMocked"  # needs a staged email and a mailbox: its own test below
@@ -226,11 +308,59 @@ def expected_ceilings(events: list[dict[str, Any]]) -> list[float]:
     return ceilings
 
 
+def fired(events: list[dict[str, Any]]) -> set[str]:
+    """The clauses the history shows firing: each TaskFailed followed by another attempt of its state
+    (the first Retry whose ErrorEquals matches, as Step Functions picks it), or by the state a Catch
+    names (the first matching Catch, whose Next must be that state)."""
+    paired = per_state(events)
+    found: set[str] = set()
+    for i, (state, e) in enumerate(paired):
+        if e["type"] != "TaskFailed":
+            continue
+        error = e["taskFailedEventDetails"]["error"]
+        following = (later for _, later in paired[i + 1 :])
+        nxt = next((x for x in following if x["type"] == "TaskScheduled" or x["type"].endswith("StateEntered")), None)
+        if nxt is None:
+            continue  # the execution failed here
+        kind = "Retry" if nxt["type"] == "TaskScheduled" else "Catch"
+        index, clause = next(
+            (n, c)
+            for n, c in enumerate(ASL["States"][state][kind])
+            if error in c["ErrorEquals"] or "States.ALL" in c["ErrorEquals"]
+        )
+        if kind == "Catch":
+            assert clause["Next"] == nxt["stateEnteredEventDetails"]["name"], (state, error)
+        found.add(f"{state}.{kind}[{index}]")
+    return found
+
+
 # ---------------------------------------------------------------------------------------------- the file's cases
 
 
 def test_every_case_in_the_mock_file_has_an_expectation() -> None:
     assert set(CASES) == {*EXPECTED, REAL_HANDLERS_CASE}
+
+
+def test_every_retry_and_catch_clause_of_the_asl_is_exercised_by_a_case() -> None:
+    all_clauses = clauses(ASL)
+    assert len(all_clauses) == 23  # 4 retriers and 1 Catch per step, Parse's Unroutable, 2 recorders
+    exercised = {c for expected in EXPECTED.values() for c in expected.clauses}
+    assert sorted(set(all_clauses) - exercised) == []  # test_mock_file_case checks each from its history
+    assert sorted(exercised - set(all_clauses)) == []
+
+
+def test_the_coverage_table_in_the_docs_names_each_clause_and_the_cases_that_exercise_it() -> None:
+    rows = [line for line in DOC.read_text().splitlines() if re.match(r"^\| `\w+\.(Retry|Catch)\[\d+\]` \|", line)]
+    assert len(rows) == len(clauses(ASL))
+    documented: dict[str, set[str]] = {}
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        clause = cells[0].strip("`")
+        assert clause not in documented, f"{clause} has two rows"
+        assert cells[2] == ", ".join(clauses(ASL)[clause]["ErrorEquals"]), clause
+        documented[clause] = set(re.findall(r"`(\w+)`", cells[-1]))
+    by_clause = {c: {name for name, e in EXPECTED.items() if c in e.clauses} for c in clauses(ASL)}
+    assert documented == by_clause
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c != REAL_HANDLERS_CASE])
@@ -241,6 +371,7 @@ def test_mock_file_case(mocked_stack: LocalStack, case: str) -> None:
     assert entered(run.events) == expected.states
     assert attempts(run.events) == expected.attempts
     assert failures(run.events) == expected.errors
+    assert fired(run.events) == expected.clauses
     # Each requested wait lies in FULL jitter's range: 0 ≤ wait ≤ min(Interval × Rate^n, MaxDelay).
     ceilings = expected_ceilings(run.events)
     assert len(run.waits) == len(ceilings)
@@ -585,20 +716,3 @@ def test_sfn_mock_config_is_the_default_path(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv(mocking.ENV_VAR, str(tmp_path / "team.json"))
     assert mocking.configured_path(None) == tmp_path / "team.json"
     assert mocking.configured_path(MOCK_FILE) == MOCK_FILE  # an explicit path wins
-
-
-def test_uninstalling_in_any_order_leaves_the_latest_remaining_install_answering() -> None:
-    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
-
-    before = mocking.active()  # the module's stack may have one installed already
-    first_config, second_config = mocking.parse_mock_config(_valid()), mocking.parse_mock_config(_valid())
-    first, second = mocking.install(first_config), mocking.install(second_config)
-    assert mocking.active() is second_config
-
-    first()
-    first()  # twice is harmless
-    assert mocking.active() is second_config
-    second()
-    assert mocking.active() is before
-    if before is None:  # nothing else installed: moto is itself again
-        assert StepFunctionsParserBackend.start_execution.__module__ == "moto.stepfunctions.parser.models"

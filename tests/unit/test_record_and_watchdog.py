@@ -1,4 +1,8 @@
-"""Recorder (failed executions become status records) and watchdog (restarts before the window closes)."""
+"""Recorder (failed executions become status records) and watchdog (restarts before the window closes).
+
+The fake status store answers with every record it holds and notes the cutoff it was asked for:
+which records are before the cutoff is the real query's job (tests/handlers/test_watchdog.py, on moto).
+"""
 
 from __future__ import annotations
 
@@ -19,13 +23,15 @@ class Status:
         self.failed: list[tuple[str, Failure]] = []
         self.records = records or []
         self.restarted: list[tuple[str, str]] = []
+        self.cutoffs: list[str] = []
 
     def mark_failed(self, message_id: str, *, failure: Failure, now: str) -> bool:
         self.failed.append((message_id, failure))
         return True
 
     def failed_since_before(self, cutoff: str) -> Sequence[Mapping[str, Any]]:
-        return [r for r in self.records if r["updated_at"] < cutoff]
+        self.cutoffs.append(cutoff)
+        return self.records
 
     def mark_restarted(self, message_id: str, *, execution_arn: str, now: str) -> None:
         self.restarted.append((message_id, execution_arn))
@@ -92,19 +98,12 @@ def test_a_restarts_message_id_comes_from_its_input_not_its_name() -> None:
     assert message_id_of({"name": "something-else", "input": "{}"}) is None
 
 
-def test_the_watchdog_restarts_only_emails_failed_longer_than_the_threshold_under_the_next_free_name() -> None:
+def test_the_watchdog_asks_for_emails_failed_before_the_threshold_and_restarts_them_under_the_next_free_name() -> None:
     now = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
-    old = (now - dt.timedelta(days=13)).isoformat()
-    recent = (now - dt.timedelta(days=2)).isoformat()
-    other = "1" * 40
-    status = Status(
-        [
-            {"message_id": MID, "updated_at": old, "execution_arn": "arn:old"},
-            {"message_id": other, "updated_at": recent, "execution_arn": "arn:recent"},
-        ]
-    )
+    status = Status([{"message_id": MID, "updated_at": "2026-11-14T00:00:00.000+00:00", "execution_arn": "arn:old"}])
     executions = Executions(taken={restart_name(MID, 1)})
     restarted = watch(status=status, executions=executions, now=now, restart_after=dt.timedelta(days=12))
+    assert status.cutoffs == ["2026-11-15T00:00:00.000+00:00"]  # the format updated_at is written in
     assert [r.message_id for r in restarted] == [MID]
     assert executions.started == [(f"{MID}-r2", json.dumps({"message_id": MID}))]
     assert status.restarted == [(MID, f"arn:aws:states:eu-west-1:123456789012:execution:m:{MID}-r2")]

@@ -11,9 +11,11 @@ anything; every other state runs for real (our handlers, moto's DynamoDB, ...). 
 moto 5.2.5 already carries LocalStack's evaluator for this (``parser/mocking/mock_config.py``, the
 mock branches of the Task states) but never loads a file and never passes a test case to an
 execution. This module supplies both, and nothing else: it validates the file (errors name the bad
-key), builds moto's own ``MockTestCase``, and patches two places in this process (where moto's
-server runs): ``StepFunctionsParserBackend.start_execution`` (understand ``#case``) and
-``Execution._get_start_execution_worker`` (hand the case to the interpreter).
+key), builds moto's own ``MockTestCase``, and patches three places in this process (where moto's
+server runs): ``StepFunctionsParserBackend.start_execution`` (understand ``#case``),
+``Execution._get_start_execution_worker`` (hand the case to the interpreter), and
+``StateTaskServiceDynamoDB._from_error``, which turned a mocked ``Throw`` at a DynamoDB task (our
+Record* states) into ``DynamoDB.AmazonDynamoDBException`` instead of the ``Error`` the file names.
 
 Emulated as in Step Functions Local:
 - ``Return`` is the service integration's whole response: for ``arn:aws:states:::lambda:invoke``
@@ -341,11 +343,16 @@ def installed(
 
 
 def _patch_moto() -> None:
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb import (
+        StateTaskServiceDynamoDB,
+    )
     from moto.stepfunctions.parser.backend.execution import Execution
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     original_start: Any = StepFunctionsParserBackend.start_execution
     original_worker: Any = Execution._get_start_execution_worker
+    original_dynamodb_error: Any = StateTaskServiceDynamoDB._from_error
 
     def start_execution(
         backend: Any,
@@ -375,13 +382,20 @@ def _patch_moto() -> None:
             setattr(worker, "_mock_test_case", case)  # noqa: B010 - read when the worker's thread starts
         return worker
 
+    def dynamodb_from_error(task: Any, env: Any, ex: Exception) -> Any:
+        if isinstance(ex, FailureEventException):  # a mocked Throw: its Error, as every other task reports it
+            return ex.failure_event
+        return original_dynamodb_error(task, env, ex)
+
     # setattr: replacing methods of moto's classes in this process, on purpose
     setattr(StepFunctionsParserBackend, "start_execution", start_execution)  # noqa: B010
     setattr(Execution, "_get_start_execution_worker", start_execution_worker)  # noqa: B010
+    setattr(StateTaskServiceDynamoDB, "_from_error", dynamodb_from_error)  # noqa: B010
 
     def restore() -> None:
         setattr(StepFunctionsParserBackend, "start_execution", original_start)  # noqa: B010
         setattr(Execution, "_get_start_execution_worker", original_worker)  # noqa: B010
+        setattr(StateTaskServiceDynamoDB, "_from_error", original_dynamodb_error)  # noqa: B010
 
     _restore.append(restore)
 

@@ -1,0 +1,190 @@
+"""Watchdog: the real handler, the real ``by-status`` query and real executions, on moto.
+
+Status records are written by the same store methods the Recorder and Inbox use, with their
+``updated_at`` on both sides of the cutoff (now − ``RESTART_AFTER_DAYS``); the handler's own clock
+decides which side each is on, so each record is a minute or a day clear of it. Executions run on
+moto's executing backend, on a machine whose one state fails, so a failed email's execution (and
+each restart) has really ended FAILED: its name cannot be started again, as on AWS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from local_stack import wait_until
+from mailroom.adapters.dynamodb import DynamoStatusStore
+from mailroom.handlers import watchdog
+from mailroom.ports import Failure
+from moto.core.config import default_user_config
+from moto_stack import ACCOUNT, STATUS_TABLE, Configure, FakeLambdaContext, Stack, emitted_metrics
+
+RESTART_AFTER_DAYS = 12  # template.yaml: WatchdogFunction's RESTART_AFTER_DAYS
+OLD = "a" * 40  # failed 13 days ago: restarted
+JUST_PAST = "b" * 40  # failed 12 days and a minute ago: restarted
+JUST_SHORT = "c" * 40  # failed 12 days less a minute ago: left alone
+RECENT = "d" * 40  # failed yesterday: left alone
+DELIVERED = "e" * 40  # delivered 20 days ago: never restarted, however old
+QUARANTINED = "f" * 40  # quarantined 20 days ago: an outcome, never restarted
+
+
+FAILING = {"StartAt": "Archive", "States": {"Archive": {"Type": "Fail", "Error": "StorageUnavailableError"}}}
+
+
+@pytest.fixture
+def machine(stack: Stack, configure: Configure, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A state machine on moto's executing backend whose every execution ends FAILED; the Watchdog's."""
+    monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": True})
+    arn: str = stack.sfn.create_state_machine(
+        name="mailroom-dev-watched",
+        definition=json.dumps(FAILING),
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/mailroom-dev-state-machine",
+    )["stateMachineArn"]
+    configure(STATE_MACHINE_ARN=arn, RESTART_AFTER_DAYS=str(RESTART_AFTER_DAYS))
+    return arn
+
+
+@pytest.fixture
+def status(stack: Stack, machine: str) -> Iterator[DynamoStatusStore]:
+    watchdog.settings.cache_clear()
+    yield DynamoStatusStore(STATUS_TABLE, stack.dynamodb)
+    watchdog.settings.cache_clear()
+
+
+def executions(stack: Stack, machine: str) -> dict[str, dict[str, Any]]:
+    """Every execution of ``machine`` by name, once each has ended, with its parsed input."""
+    listed = stack.sfn.list_executions(stateMachineArn=machine)["executions"]
+    for execution in listed:
+        ended(stack, execution["executionArn"])
+    return {
+        e["name"]: {**e, "input": json.loads(stack.sfn.describe_execution(executionArn=e["executionArn"])["input"])}
+        for e in listed
+    }
+
+
+def ended(stack: Stack, arn: str) -> str:
+    """Wait (with a deadline) for an execution to end; its status."""
+    status = wait_until(
+        lambda: (s := stack.sfn.describe_execution(executionArn=arn)["status"]) != "RUNNING" and s,
+        what=f"{arn} to end",
+        timeout=10,
+    )
+    return str(status)
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
+def _started(stack: Stack, machine: str, message_id: str) -> tuple[str, str]:
+    """The email's first execution, as the Starter names it, once it has failed; (its ARN, its input)."""
+    payload = json.dumps({"message_id": message_id, "key": f"inbound/{message_id}"})
+    arn: str = stack.sfn.start_execution(stateMachineArn=machine, name=message_id, input=payload)["executionArn"]
+    assert ended(stack, arn) == "FAILED"
+    return arn, payload
+
+
+def _failed(stack: Stack, machine: str, status: DynamoStatusStore, message_id: str, at: dt.datetime) -> str:
+    arn, payload = _started(stack, machine, message_id)
+    status.mark_received(message_id, received_at=_iso(at), execution_arn=arn, now=_iso(at))
+    failure = Failure(
+        execution_arn=arn, status="FAILED", step="Archive", error="StorageUnavailableError", cause="c", stopped_at=""
+    )
+    assert status.mark_failed(message_id, failure=failure, now=_iso(at))
+    return payload
+
+
+def _record(stack: Stack, message_id: str) -> dict[str, Any]:
+    record = stack.status(message_id)
+    assert record is not None
+    return record
+
+
+def test_only_emails_failed_longer_than_the_threshold_are_restarted_under_their_next_name(
+    stack: Stack,
+    machine: str,
+    status: DynamoStatusStore,
+    context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    cutoff = now - dt.timedelta(days=RESTART_AFTER_DAYS)
+    inputs = {
+        OLD: _failed(stack, machine, status, OLD, now - dt.timedelta(days=13)),
+        JUST_PAST: _failed(stack, machine, status, JUST_PAST, cutoff - dt.timedelta(minutes=1)),
+        JUST_SHORT: _failed(stack, machine, status, JUST_SHORT, cutoff + dt.timedelta(minutes=1)),
+        RECENT: _failed(stack, machine, status, RECENT, now - dt.timedelta(days=1)),
+    }
+    long_ago = _iso(now - dt.timedelta(days=20))
+    arn, _ = _started(stack, machine, DELIVERED)
+    status.mark_received(DELIVERED, received_at=long_ago, execution_arn=arn, now=long_ago)
+    status.mark_delivered(DELIVERED, items=1, now=long_ago)
+    arn, _ = _started(stack, machine, QUARANTINED)
+    status.mark_received(QUARANTINED, received_at=long_ago, execution_arn=arn, now=long_ago)
+    stack.dynamodb.update_item(  # what the state machine's RecordQuarantine writes
+        TableName=STATUS_TABLE,
+        Key={"message_id": {"S": QUARANTINED}},
+        UpdateExpression="SET #s = :s, updated_at = :now",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "quarantined"}, ":now": {"S": long_ago}},
+    )
+    assert len(executions(stack, machine)) == 6
+    capsys.readouterr()
+
+    result = watchdog.handler({}, context)
+
+    assert sorted(result["restarted"]) == sorted([OLD, JUST_PAST])
+    restarts = {name: e for name, e in executions(stack, machine).items() if "-r" in name}
+    assert sorted(restarts) == sorted([f"{OLD}-r1", f"{JUST_PAST}-r1"])
+    for message_id in (OLD, JUST_PAST):
+        restart = restarts[f"{message_id}-r1"]
+        assert restart["input"] == json.loads(inputs[message_id])  # the original input, unchanged
+        record = _record(stack, message_id)
+        assert (record["status"], record["execution_arn"], record["replays"]) == (
+            "received",
+            restart["executionArn"],
+            1,
+        )
+    for message_id in (JUST_SHORT, RECENT):
+        assert _record(stack, message_id)["status"] == "failed"
+    assert _record(stack, DELIVERED)["status"] == "delivered"
+    assert _record(stack, QUARANTINED)["status"] == "quarantined"
+    assert emitted_metrics(capsys.readouterr().out)["WatchdogRestarts"] == 2
+
+
+def test_an_email_that_fails_again_is_restarted_under_the_next_free_name(
+    stack: Stack, machine: str, status: DynamoStatusStore, context: FakeLambdaContext
+) -> None:
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=13)
+    payload = _failed(stack, machine, status, OLD, old)
+    assert watchdog.handler({}, context) == {"restarted": [OLD]}
+    assert watchdog.handler({}, context) == {"restarted": []}  # in flight again: nothing to do
+
+    # The restart failed too (the machine fails every execution), and has been failed for 13 days.
+    first_restart = _record(stack, OLD)["execution_arn"]
+    assert ended(stack, first_restart) == "FAILED"
+    failure = Failure(execution_arn=first_restart, status="FAILED", step="Inbox", error="X", cause=None, stopped_at="")
+    assert status.mark_failed(OLD, failure=failure, now=_iso(old))
+    assert watchdog.handler({}, context) == {"restarted": [OLD]}
+
+    found = executions(stack, machine)
+    assert sorted(found) == [OLD, f"{OLD}-r1", f"{OLD}-r2"]
+    second = found[f"{OLD}-r2"]
+    assert second["input"] == json.loads(payload)
+    assert (_record(stack, OLD)["execution_arn"], _record(stack, OLD)["replays"]) == (second["executionArn"], 2)
+
+
+def test_an_old_failed_email_whose_execution_is_gone_stays_failed(
+    stack: Stack, machine: str, status: DynamoStatusStore, context: FakeLambdaContext
+) -> None:
+    old = _iso(dt.datetime.now(dt.UTC) - dt.timedelta(days=13))
+    gone = machine.replace(":stateMachine:", ":execution:") + f":{OLD}"  # never started
+    failure = Failure(execution_arn=gone, status="FAILED", step="Parse", error="X", cause=None, stopped_at="")
+    assert status.mark_failed(OLD, failure=failure, now=old)
+
+    assert watchdog.handler({}, context) == {"restarted": []}
+    assert executions(stack, machine) == {}
+    assert _record(stack, OLD)["status"] == "failed"
