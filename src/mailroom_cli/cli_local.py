@@ -218,21 +218,31 @@ def fail(
     after: Annotated[
         bool, typer.Option("--after", help="raise after the step ran (its writes done, its result lost)")
     ] = False,
+    hang: Annotated[
+        float, typer.Option(help="stall this many seconds first; past the function's Timeout: Sandbox.Timedout")
+    ] = 0.0,
 ) -> None:
     """Make a step of the running local stack raise an error, to rehearse failures and replays.
 
     Example drill: `mailroom local fail Archive`, send mail, `mailroom emails --status failed`,
     `mailroom local heal`, `mailroom replay --failed`. With `--after` the step does its work and
     then reports the error, like a function that timed out after writing: the retry must not write twice.
+    `--hang 200` (with no --error) stalls the step past its Timeout: the runtime stops it as Lambda does.
     """
+    if times is not None and times < 1:
+        _err("--times must be at least 1 (leave it out to fail until healed)")
+        raise typer.Exit(2)
+    body = {"step": step, "times": times, "error": error, "after": after, "hang": hang}
     try:
-        reply = control.call(_control_url(), "fail", {"step": step, "times": times, "error": error, "after": after})
+        reply = control.call(_control_url(), "fail", body)
     except ValueError as exc:
         _err(str(exc))
         raise typer.Exit(2) from None
     until = f"the next {times} attempt(s)" if times else "until healed"
     when = " after running" if reply.get("after") else ""
-    _err(f"{reply['step']} raises {reply['error']}{when} on {until}")
+    stall = f"stalls {reply['hang']:g} s" + (" then " if reply["error"] else "") if reply.get("hang") else ""
+    raises = f"raises {reply['error']}{when}" if reply["error"] else ""
+    _err(f"{reply['step']} {stall}{raises} on {until}")
 
 
 @app.command()

@@ -99,6 +99,9 @@ def test_local_fail_and_heal_reach_the_running_stack(stack: LocalStack, target: 
     assert [e["error"] for e in archive["errors"]] == ["StorageUnavailableError"]
 
     run("local", "fail", "Parse", "--error", "NoSuchError", code=2)
+    refused = run("local", "fail", "Parse", "--times", "0", code=2)  # "0 attempts" would mean "until healed"
+    assert "at least 1" in refused.output
+    assert "Traceback" not in refused.output
     run("local", "fail", "Parse")
     run("local", "heal")
     healed = run("send", "--to", f"faults@{domain}", "--subject", "healed").stdout.strip()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -172,3 +173,45 @@ def test_a_failed_execution_redriven_after_healing_resumes_at_the_failed_step_on
     assert [i["message_id"] for i in ops.inbox(target, "rita")].count(message_id) == 1
     with pytest.raises(sfn.exceptions.ExecutionNotRedrivable):
         sfn.redrive_execution(executionArn=arn)
+
+
+def _timeout_retrier(state: str) -> dict[str, Any]:
+    return next(r for r in ASL["States"][state]["Retry"] if "Sandbox.Timedout" in r["ErrorEquals"])
+
+
+ARCHIVE_TIMEOUT = 2.0
+
+
+@pytest.fixture
+def short_archive_timeout(stack: LocalStack) -> Iterator[float]:
+    """Archive's template Timeout (120 s) replaced by 2 s, so a test can run past it quickly."""
+    spec = stack.runtime.by_step("Archive")
+    stack.runtime.functions[spec.name] = dataclasses.replace(spec, timeout=int(ARCHIVE_TIMEOUT))
+    yield ARCHIVE_TIMEOUT
+    stack.runtime.functions[spec.name] = spec
+
+
+def test_a_handler_past_its_timeout_is_stopped_as_sandbox_timedout_and_retried_once_then_fails_there(
+    stack: LocalStack, target: Target, mailbox: str, short_archive_timeout: float
+) -> None:
+    stack.runtime.fail("Archive", None, times=None, hang_seconds=short_archive_timeout + 3)
+    message_id = _send(stack, mailbox, "timed out")
+
+    assert final_status(target, message_id) == "failed"
+    events = history(target, message_id)
+    assert entered_states(events) == ["Decrypt", "Parse", "Archive"]
+    retrier = _timeout_retrier("Archive")
+    assert len(_attempts(events, "mailroom-local-archive")) == 1 + retrier["MaxAttempts"]
+    assert set(_failures(events)) == {"Sandbox.Timedout"}
+    assert events[-1]["executionFailedEventDetails"]["error"] == "Sandbox.Timedout"
+    assert message_id not in [i["message_id"] for i in ops.inbox(target, "rita")]
+
+
+def test_a_slow_call_within_its_timeout_is_not_a_timeout(
+    stack: LocalStack, target: Target, mailbox: str, short_archive_timeout: float
+) -> None:
+    stack.runtime.fail("Archive", None, times=1, hang_seconds=short_archive_timeout / 4)
+    message_id = _send(stack, mailbox, "slow but in time")
+
+    assert final_status(target, message_id) == "delivered"
+    assert _failures(history(target, message_id)) == []

@@ -25,7 +25,7 @@ def fault_class(name: str | None) -> type[Exception]:
 
 
 class ControlServer:
-    """Serves ``POST /fail`` (``{step, error?, times?, after?}``) and ``POST /heal`` (``{step?}``) for one runtime."""
+    """Serves ``POST /fail`` (``{step, error?, times?, after?, hang?}``) and ``POST /heal`` (``{step?}``)."""
 
     def __init__(self, runtime: LocalRuntime, host: str = "127.0.0.1") -> None:
         runtime_ref = runtime
@@ -36,14 +36,22 @@ class ControlServer:
                 try:
                     body = json.loads(self.rfile.read(length) or b"{}")
                     if self.path == "/fail":
-                        error = fault_class(body.get("error"))
+                        times = body.get("times")
+                        if times is not None and (not isinstance(times, int) or times < 1):
+                            raise ValueError("times must be at least 1 (leave it out to fail until healed)")
+                        hang = float(body.get("hang") or 0.0)
+                        if hang < 0:
+                            raise ValueError("hang must not be negative")
+                        # --hang alone: the step only stalls (a timeout if longer than its Timeout)
+                        error = None if hang and body.get("error") is None else fault_class(body.get("error"))
                         after = bool(body.get("after", False))
-                        runtime_ref.fail(str(body["step"]), error, body.get("times"), after=after)
+                        runtime_ref.fail(str(body["step"]), error, times, after=after, hang_seconds=hang)
                         reply: dict[str, Any] = {
                             "step": body["step"],
-                            "error": error.__name__,
-                            "times": body.get("times"),
+                            "error": error.__name__ if error else None,
+                            "times": times,
                             "after": after,
+                            "hang": hang,
                         }
                     elif self.path == "/heal":
                         runtime_ref.heal(body.get("step"))

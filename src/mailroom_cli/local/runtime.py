@@ -8,10 +8,16 @@ and errors come back in the shape the Python runtime gives them on AWS — an un
 
 Functions share one process, so their environments are merged into ``os.environ`` once; a
 variable two functions set differently is refused at start (it could not be emulated faithfully).
+
+Each invocation runs on a thread of its own under the function's ``Timeout`` from the template. One
+that runs past it is stopped (an exception raised in its thread at its next Python instruction) and
+reported as the current Lambda runtimes report a timeout: ``errorType`` ``Sandbox.Timedout``, which
+is what the state machine's Retry sees.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import importlib
 import json
@@ -57,6 +63,22 @@ class Invocation:
     result: Any = None
 
 
+class SandboxTimedout(Exception):
+    """The function ran past its timeout; reported as errorType ``Sandbox.Timedout``."""
+
+    error_type = "Sandbox.Timedout"
+
+
+class _Stopped(BaseException):
+    """Raised inside a timed-out invocation's thread to stop it (not an Exception: handlers do not catch it)."""
+
+
+def _stop(thread: threading.Thread) -> None:
+    """Raise ``_Stopped`` in ``thread`` at its next Python instruction (CPython's PyThreadState_SetAsyncExc)."""
+    if thread.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(_Stopped))
+
+
 @dataclass
 class _Injected:
     """A fault an operator asked for: raise ``error`` on the next ``remaining`` calls (None: until healed).
@@ -65,9 +87,10 @@ class _Injected:
     lost — a function that timed out or crashed after writing, which a retry must not write twice.
     """
 
-    error: type[BaseException]
+    error: type[BaseException] | None
     remaining: int | None
     after: bool = False
+    hang_seconds: float = 0.0  # run this long before the handler (a hung dependency): past the timeout, it times out
 
 
 class _LambdaOutput:
@@ -167,15 +190,25 @@ class LocalRuntime:
             self._output.sink.close()
             self._output = None
 
-    def fail(self, step: str, error: type[BaseException], times: int | None, *, after: bool = False) -> None:
+    def fail(
+        self,
+        step: str,
+        error: type[BaseException] | None,
+        times: int | None,
+        *,
+        after: bool = False,
+        hang_seconds: float = 0.0,
+    ) -> None:
         """Make ``step``'s function raise ``error`` on its next ``times`` calls (None: until healed).
 
         By default the error is raised before the handler runs; ``after=True`` raises it once the
-        handler has returned (its side effects done, its result discarded).
+        handler has returned (its side effects done, its result discarded). ``hang_seconds`` makes
+        each of those calls wait that long first (``error`` None: then run normally), so one past the
+        function's timeout ends as ``Sandbox.Timedout``.
         """
         spec = self.by_step(step)
         with self._lock:
-            self.faults[spec.name] = _Injected(error, times, after)
+            self.faults[spec.name] = _Injected(error, times, after, hang_seconds)
 
     def heal(self, step: str | None = None) -> None:
         """Stop injecting faults (into one step, or all)."""
@@ -200,34 +233,66 @@ class LocalRuntime:
         event = json.loads(body) if body else {}
         call = Invocation(function=spec, event=event, started=time.time())
         request_id = str(uuid.uuid4())
-        if self._output is not None:
-            self._output.local.in_lambda = True
         try:
-            fault = self._take_fault(spec)
-            if fault is not None and not fault.after:
-                raise fault.error(f"injected by `mailroom local fail` into {spec.logical_id}")
-            call.result = _load(spec.handler)(event, _Context(spec, request_id))
-            if fault is not None:
-                raise fault.error(f"injected by `mailroom local fail --after` into {spec.logical_id} after it ran")
+            call.result = self._run_within_timeout(spec, lambda: self._handle(spec, event, request_id))
             payload = json.dumps(call.result)
         except Exception as exc:  # noqa: BLE001 - this *is* the runtime: every error becomes the error payload
-            call.error_type = type(exc).__name__
+            call.error_type = str(getattr(exc, "error_type", type(exc).__name__))
             response_headers["x-amz-function-error"] = "Unhandled"
             payload = json.dumps(
                 {
                     "errorMessage": str(exc),
-                    "errorType": type(exc).__name__,
+                    "errorType": call.error_type,
                     "requestId": request_id,
                     "stackTrace": traceback.format_tb(exc.__traceback__),
                 }
             )
-        finally:
-            if self._output is not None:
-                self._output.local.in_lambda = False
         call.duration_ms = (time.time() - call.started) * 1000
         for observer in self.observers:
             observer(call)
         return payload.encode()
+
+    def _handle(self, spec: FunctionSpec, event: Any, request_id: str) -> Any:
+        fault = self._take_fault(spec)
+        if fault is not None and fault.hang_seconds:
+            deadline = time.monotonic() + fault.hang_seconds
+            while time.monotonic() < deadline:
+                time.sleep(0.01)  # short sleeps: a timeout stops the thread at the next instruction
+        if fault is not None and fault.error is not None and not fault.after:
+            raise fault.error(f"injected by `mailroom local fail` into {spec.logical_id}")
+        result = _load(spec.handler)(event, _Context(spec, request_id))
+        if fault is not None and fault.error is not None and fault.after:
+            raise fault.error(f"injected by `mailroom local fail --after` into {spec.logical_id} after it ran")
+        return result
+
+    def _run_within_timeout(self, spec: FunctionSpec, handle: Callable[[], Any]) -> Any:
+        """``handle()`` on a thread of its own; past the function's timeout it is stopped and times out."""
+        outcome: dict[str, Any] = {}
+        output = self._output
+
+        def work() -> None:
+            if output is not None:
+                output.local.in_lambda = True
+            try:
+                outcome["result"] = handle()
+            except _Stopped:
+                pass
+            except Exception as exc:  # noqa: BLE001 - handed to the caller as is
+                outcome["error"] = exc
+            finally:
+                if output is not None:
+                    output.local.in_lambda = False
+
+        worker = threading.Thread(target=work, name=f"lambda:{spec.name}", daemon=True)
+        worker.start()
+        seconds = float(spec.timeout)
+        worker.join(seconds)
+        if worker.is_alive():
+            _stop(worker)
+            raise SandboxTimedout(f"RequestId: local Error: Task timed out after {seconds:.2f} seconds")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("result")
 
     def _take_fault(self, spec: FunctionSpec) -> _Injected | None:
         """The fault this call must raise (one of its ``remaining`` is used up), if any."""
