@@ -17,10 +17,13 @@ from typing import Any
 import pytest
 from local_stack import wait_until
 from mailroom.adapters.dynamodb import DynamoStatusStore
+from mailroom.adapters.s3 import S3BlobStore
+from mailroom.envelope import Envelope
 from mailroom.handlers import watchdog
 from mailroom.ports import Failure
+from mailroom.steps.watchdog import sweep
 from moto.core.config import default_user_config
-from moto_stack import ACCOUNT, STATUS_TABLE, Configure, FakeLambdaContext, Stack, emitted_metrics
+from moto_stack import ACCOUNT, INCOMING, PREFIX, STATUS_TABLE, Configure, FakeLambdaContext, Stack, emitted_metrics
 
 RESTART_AFTER_DAYS = 12  # template.yaml: WatchdogFunction's RESTART_AFTER_DAYS
 OLD = "a" * 40  # failed 13 days ago: restarted
@@ -31,6 +34,7 @@ DELIVERED = "e" * 40  # delivered 20 days ago: never restarted, however old
 QUARANTINED = "f" * 40  # quarantined 20 days ago: an outcome, never restarted
 
 
+ENVELOPE = Envelope(("scans@in.mailroom.localhost",))
 FAILING = {"StartAt": "Archive", "States": {"Archive": {"Type": "Fail", "Error": "StorageUnavailableError"}}}
 
 
@@ -89,7 +93,7 @@ def _started(stack: Stack, machine: str, message_id: str) -> tuple[str, str]:
 
 def _failed(stack: Stack, machine: str, status: DynamoStatusStore, message_id: str, at: dt.datetime) -> str:
     arn, payload = _started(stack, machine, message_id)
-    status.mark_received(message_id, received_at=_iso(at), execution_arn=arn, now=_iso(at))
+    status.mark_received(message_id, received_at=_iso(at), execution_arn=arn, envelope=ENVELOPE, now=_iso(at))
     failure = Failure(
         execution_arn=arn, status="FAILED", step="Archive", error="StorageUnavailableError", cause="c", stopped_at=""
     )
@@ -120,10 +124,10 @@ def test_only_emails_failed_longer_than_the_threshold_are_restarted_under_their_
     }
     long_ago = _iso(now - dt.timedelta(days=20))
     arn, _ = _started(stack, machine, DELIVERED)
-    status.mark_received(DELIVERED, received_at=long_ago, execution_arn=arn, now=long_ago)
+    status.mark_received(DELIVERED, received_at=long_ago, execution_arn=arn, envelope=ENVELOPE, now=long_ago)
     status.mark_delivered(DELIVERED, items=1, now=long_ago)
     arn, _ = _started(stack, machine, QUARANTINED)
-    status.mark_received(QUARANTINED, received_at=long_ago, execution_arn=arn, now=long_ago)
+    status.mark_received(QUARANTINED, received_at=long_ago, execution_arn=arn, envelope=ENVELOPE, now=long_ago)
     stack.dynamodb.update_item(  # what the state machine's RecordQuarantine writes
         TableName=STATUS_TABLE,
         Key={"message_id": {"S": QUARANTINED}},
@@ -160,15 +164,15 @@ def test_an_email_that_fails_again_is_restarted_under_the_next_free_name(
 ) -> None:
     old = dt.datetime.now(dt.UTC) - dt.timedelta(days=13)
     payload = _failed(stack, machine, status, OLD, old)
-    assert watchdog.handler({}, context) == {"restarted": [OLD]}
-    assert watchdog.handler({}, context) == {"restarted": []}  # in flight again: nothing to do
+    assert watchdog.handler({}, context) == {"restarted": [OLD], "no_envelope": []}
+    assert watchdog.handler({}, context) == {"restarted": [], "no_envelope": []}  # in flight again: nothing to do
 
     # The restart failed too (the machine fails every execution), and has been failed for 13 days.
     first_restart = _record(stack, OLD)["execution_arn"]
     assert ended(stack, first_restart) == "FAILED"
     failure = Failure(execution_arn=first_restart, status="FAILED", step="Inbox", error="X", cause=None, stopped_at="")
     assert status.mark_failed(OLD, failure=failure, now=_iso(old))
-    assert watchdog.handler({}, context) == {"restarted": [OLD]}
+    assert watchdog.handler({}, context) == {"restarted": [OLD], "no_envelope": []}
 
     found = executions(stack, machine)
     assert sorted(found) == [OLD, f"{OLD}-r1", f"{OLD}-r2"]
@@ -185,6 +189,73 @@ def test_an_old_failed_email_whose_execution_is_gone_stays_failed(
     failure = Failure(execution_arn=gone, status="FAILED", step="Parse", error="X", cause=None, stopped_at="")
     assert status.mark_failed(OLD, failure=failure, now=old)
 
-    assert watchdog.handler({}, context) == {"restarted": []}
+    assert watchdog.handler({}, context) == {"restarted": [], "no_envelope": []}
     assert executions(stack, machine) == {}
     assert _record(stack, OLD)["status"] == "failed"
+
+
+# ------------------------------------------------------------------ the sweep: stored emails without envelope
+
+ANNOUNCED = "g" * 40  # its notification came: it has a status record
+UNANNOUNCED = "h" * 40  # stored, never announced
+
+
+def _store(stack: Stack, message_id: str) -> None:
+    stack.put_ses_object(b"Subject: s\r\n\r\nbody\r\n", message_id)
+
+
+def test_the_sweep_records_only_old_stored_emails_without_a_status_record(stack: Stack) -> None:
+    store = DynamoStatusStore(STATUS_TABLE, stack.dynamodb)
+    for message_id in (ANNOUNCED, UNANNOUNCED):
+        _store(stack, message_id)
+    stack.s3.put_object(Bucket=INCOMING, Key=PREFIX + "AMAZON_SES_SETUP_NOTIFICATION", Body=b"setup")
+    stack.s3.put_object(Bucket=INCOMING, Key=PREFIX + "not-an-ses-id", Body=b"x")
+    store.mark_received(ANNOUNCED, received_at="2026-11-27T08:00:00Z", execution_arn="", envelope=ENVELOPE, now="x")
+    objects = S3BlobStore(stack.s3)
+    stored_at = dt.datetime.now(dt.UTC)
+
+    def run(at: dt.datetime) -> list[str]:
+        return sweep(
+            objects=objects,
+            status=store,
+            bucket=INCOMING,
+            prefix=PREFIX,
+            now=at,
+            older_than=dt.timedelta(minutes=15),
+            lookback=dt.timedelta(hours=48),
+        )
+
+    assert run(stored_at + dt.timedelta(minutes=5)) == []  # its notification may still be on the way
+    assert run(stored_at + dt.timedelta(minutes=20)) == [UNANNOUNCED]
+    record = _record(stack, UNANNOUNCED)
+    assert (record["status"], record["reason"]) == ("unroutable", "no-envelope")
+    assert "recipients" not in record
+    assert run(stored_at + dt.timedelta(minutes=40)) == []  # recorded once
+    assert run(stored_at + dt.timedelta(hours=49)) == []  # past the lookback: not looked up again
+    assert _record(stack, ANNOUNCED)["status"] == "received"  # the announced one is left alone
+
+
+def test_the_sweep_never_overwrites_a_record_a_late_notification_created(stack: Stack) -> None:
+    store = DynamoStatusStore(STATUS_TABLE, stack.dynamodb)
+    _store(stack, UNANNOUNCED)
+    # The Starter wins the race: its record exists when the sweep's conditional write arrives.
+    store.mark_received(UNANNOUNCED, received_at="2026-11-27T08:00:00Z", execution_arn="", envelope=ENVELOPE, now="x")
+
+    assert store.mark_unenveloped(UNANNOUNCED, received_at="2026-11-27T08:00:00Z", now="y") is False
+    assert _record(stack, UNANNOUNCED)["status"] == "received"
+
+
+def test_the_handler_sweeps_and_reports_what_it_recorded(
+    stack: Stack,
+    machine: str,
+    status: DynamoStatusStore,
+    context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _store(stack, UNANNOUNCED)  # stored just now: younger than the 15 minutes the handler waits
+
+    result = watchdog.handler({}, context)
+
+    assert result == {"restarted": [], "no_envelope": []}
+    assert stack.status(UNANNOUNCED) is None
+    assert emitted_metrics(capsys.readouterr().out)["NoEnvelope"] == 0
