@@ -158,11 +158,12 @@ def _raisers(error: str, files: dict[str, Path]) -> set[str]:
 
 
 def test_no_known_recipient_can_be_raised_only_by_the_step_that_routes(asl: dict[str, Any]) -> None:
-    # Why only Parse catches NoKnownRecipientError: only routing raises it, and only Parse's handler
-    # imports routing. If another step ever routes, this fails and its Catch must come back.
+    # Why only Parse catches NoKnownRecipientError: only the Parse step raises it (from its envelope and
+    # routing), and only Parse's handler imports it. If another step ever routes, this fails and its
+    # Catch must come back.
     files = _module_files()
     raisers = _raisers("NoKnownRecipientError", files)
-    assert raisers == {"mailroom.routing"}
+    assert raisers == {"mailroom.steps.parse"}  # routing decides, the Parse step raises
     for step in STEPS:
         reachable = _reachable(f"mailroom.handlers.{step.lower()}", files)
         assert len(reachable) > 3, step  # the handler and its own imports at least

@@ -234,7 +234,10 @@ class LocalRuntime:
         call = Invocation(function=spec, event=event, started=time.time())
         request_id = str(uuid.uuid4())
         try:
-            call.result = self._run_within_timeout(spec, lambda: self._handle(spec, event, request_id))
+            fault = self._take_fault(spec)
+            call.result = self._run_within_timeout(spec, lambda: self._handle(spec, event, request_id, fault))
+            if fault is not None and fault.error is not None and fault.after:
+                raise fault.error(f"injected by `mailroom local fail --after` into {spec.logical_id} after it ran")
             payload = json.dumps(call.result)
         except Exception as exc:  # noqa: BLE001 - this *is* the runtime: every error becomes the error payload
             call.error_type = str(getattr(exc, "error_type", type(exc).__name__))
@@ -252,18 +255,14 @@ class LocalRuntime:
             observer(call)
         return payload.encode()
 
-    def _handle(self, spec: FunctionSpec, event: Any, request_id: str) -> Any:
-        fault = self._take_fault(spec)
+    def _handle(self, spec: FunctionSpec, event: Any, request_id: str, fault: _Injected | None) -> Any:
         if fault is not None and fault.hang_seconds:
             deadline = time.monotonic() + fault.hang_seconds
             while time.monotonic() < deadline:
                 time.sleep(0.01)  # short sleeps: a timeout stops the thread at the next instruction
         if fault is not None and fault.error is not None and not fault.after:
             raise fault.error(f"injected by `mailroom local fail` into {spec.logical_id}")
-        result = _load(spec.handler)(event, _Context(spec, request_id))
-        if fault is not None and fault.error is not None and fault.after:
-            raise fault.error(f"injected by `mailroom local fail --after` into {spec.logical_id} after it ran")
-        return result
+        return _load(spec.handler)(event, _Context(spec, request_id))
 
     def _run_within_timeout(self, spec: FunctionSpec, handle: Callable[[], Any]) -> Any:
         """``handle()`` on a thread of its own; past the function's timeout it is stopped and times out."""
