@@ -430,26 +430,44 @@ _BOUNDARY_LINE = re.compile(rb"^--([ -~]{1,200}?)[ \t]*\r?$", re.M)
 
 
 def _guess_boundary(buf: bytes, start: int, end: int) -> str | None:
-    """A boundary for a multipart that names none (or the wrong one): a `--x` line seen twice."""
-    seen: set[bytes] = set()
+    """A boundary for a multipart that names none (or the wrong one): a `--x` line seen twice.
+
+    Of those, the one whose first line comes first: a nested multipart's delimiters sit between
+    the outer ones, so they may repeat before the outer one does.
+    """
+    first: dict[bytes, int] = {}
+    repeated: set[bytes] = set()
     for match in _BOUNDARY_LINE.finditer(buf, start, min(end, start + 64 * 1024)):
         token = match.group(1).removesuffix(b"--")
-        if token in seen:
-            return token.decode("latin-1")
-        seen.add(token)
-    return None
+        if token in first:
+            repeated.add(token)
+        else:
+            first[token] = match.start()
+    if not repeated:
+        return None
+    return min(repeated, key=first.__getitem__).decode("latin-1")
 
 
 def _boundary(mime: Message) -> str | None:
-    """The boundary parameter exactly as written: the stdlib strips trailing spaces, which count."""
+    """The boundary parameter exactly as written: the stdlib strips trailing spaces, which count.
+
+    Also when the `;` before it was left out (`multipart/mixed boundary="b"`).
+    """
     quoted = _raw_param(mime.get("content-type"), "boundary")
     if quoted is not None:
         return quoted or None
     try:
         boundary = mime.get_boundary()
     except Exception:  # noqa: BLE001
-        return None
+        boundary = None
+    if not boundary:
+        value = mime.get("content-type")
+        match = _LOOSE_BOUNDARY.search(value) if isinstance(value, str) else None
+        boundary = match.group(1) if match else None
     return boundary or None
+
+
+_LOOSE_BOUNDARY = re.compile(r"""[\s;]boundary\s*=\s*"?([^\s;"]+)""", re.I)
 
 
 def _raw_param(value: object, name: str) -> str | None:
