@@ -396,3 +396,28 @@ def test_a_repeated_to_field_is_reported_and_loses_no_recipient() -> None:
     result = parse_email(f"From: a@example.com{CRLF}To: b@example.com{CRLF}To: c@example.com{CRLF}{CRLF}x".encode())
     assert [addr for _, addr in result.to] == ["b@example.com", "c@example.com"]
     assert "duplicate-to" in result.defects
+
+
+# ------------------------------------------------------------------------ address fast path
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.from_regex(r"(?:[A-Za-z0-9.'+-]{1,12}(?: [A-Za-z0-9.'-]{1,8}){0,2}[ ]?)?", fullmatch=True),
+    st.from_regex(
+        r"[a-z0-9!#$%&'*+/=?^_`{|}~-]{1,10}(?:\.[a-z0-9_-]{1,5})?@[a-z0-9-]{1,10}(?:\.[a-z]{2,4})?", fullmatch=True
+    ),
+    st.sampled_from(["{name}<{addr}>", "{name} <{addr}>", "  {addr} ", "<{addr}>", '"{name}" <{addr}>']),
+)
+def test_simple_addresses_read_as_the_stdlib_reads_them(name: str, addr: str, form: str) -> None:
+    from email import policy
+
+    from mailroom.mime.headers import addresses
+
+    value = form.format(name=name, addr=addr)
+    try:
+        header = policy.default.header_factory("to", value)
+        expected = [(a.display_name, a.addr_spec) for a in header.addresses if a.addr_spec]
+    except Exception:  # the stdlib's own bugs (e.g. a display name of only '.') are no reference
+        return
+    assert addresses([value]) == expected
