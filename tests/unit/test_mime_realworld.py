@@ -302,6 +302,22 @@ def test_charset_label_decodes_body_and_subject(label: str, text: str) -> None:
     assert result.text == text
 
 
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"\x1b$B-!-b\x1b(B", "①№"),  # NEC row 13
+        (b"\x1b$B|b\x1b(B", "髙"),  # an IBM extension (rows 0x79-0x7C)
+        (b"\x1b$B-!-", "①\ufffd"),  # cut inside the second character: one replacement
+        (b"\x1b(I12\r\n3\x1b(B ok", "ｱｲ\r\nｳ ok"),  # by ESC ( I, across a line break
+        ("会議".encode("iso2022_jp_2") + "中文".encode("iso2022_jp_2"), "会議中文"),  # GB 2312 (ESC $ A)
+        ("丂".encode("iso2022_jp_2"), "丂"),  # JIS X 0212 (ESC $ ( D)
+        (b"\x1b$B-!\xff\x1b(B", "①\ufffd"),
+    ],
+)
+def test_iso2022jp_as_japanese_mailers_write_it(data: bytes, expected: str) -> None:
+    assert charsets.decode(data, "ISO-2022-JP") == expected
+
+
 def test_every_alias_in_the_table_names_a_codec_python_has() -> None:
     import codecs
 
