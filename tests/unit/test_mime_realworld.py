@@ -167,6 +167,7 @@ def named_part(disposition: bytes) -> bytes:
         ("管理書類.doc".encode(), "管理書類.doc"),
         ("管理書類".encode()[:-1], "管理書\ufffd"),  # cut inside the last character
         ("管理書類".encode()[:-2] + b".doc", "管理書\ufffd.doc"),  # cut, then the extension
+        ("管.doc".encode()[:2] + b".doc", "\ufffd.doc"),  # nothing but the cut character
         ("Übersicht Mär".encode() + b"\xe4", "Übersicht Mär\ufffd"),  # two valid characters, one bad byte
         ("Frösche.txt".encode("latin-1"), "Frösche.txt"),  # legacy Latin-1: no valid UTF-8 character
         ("Prüfbericht Ü".encode("latin-1"), "Prüfbericht Ü"),
@@ -195,6 +196,8 @@ def test_raw_8bit_rfc2231_value_and_subject_follow_the_same_rule() -> None:
         (b"Gr\xfc\xdfe", "Grüße"),
         (b"\xc3\xa9\xe9\xe9", "Ã©éé"),  # one valid pair, two invalid bytes: Latin-1
         (b"\xc3\xa9\xe9", "é\ufffd"),  # as many valid characters as invalid sequences: UTF-8
+        (b"\xe7\xae", "\ufffd"),  # a 3-byte character cut after its second byte: one U+FFFD
+        ("déjà vu".encode("cp1252"), "déjà vu"),  # stray single bytes only: Latin-1
     ],
 )
 def test_header_bytes_decode(raw: bytes, expected: str) -> None:

@@ -12,8 +12,8 @@ rewriting its JIS rows to Shift_JIS and decoding with cp932 (Microsoft's CP50220
 Policy: a part decodes in its declared charset, with replacement. Another charset is tried only
 when the declared one clearly fails: a supersets' chain (`big5` → cp950 → big5hkscs), or, for a
 multi-byte charset whose strict decode fails, UTF-8 when the bytes are valid UTF-8. UTF-8 (declared
-or assumed) gives way to cp1252 only when its invalid sequences outnumber its valid multi-byte
-characters: a few bad bytes in real UTF-8 become U+FFFD each, never mojibake for the whole part.
+or assumed) gives way to cp1252 only when stray invalid bytes outnumber its valid multi-byte (and
+cut-off) characters: a few bad bytes in real UTF-8 become U+FFFD each, never mojibake for the part.
 """
 
 from __future__ import annotations
@@ -157,22 +157,30 @@ def decode(data: bytes, label: str | None) -> str:
     return _replace(data, ISO2022JP_MS if ISO2022JP_MS in chain else chain[0])
 
 
-def utf8_counts(data: bytes) -> tuple[str, int, int]:
-    """`data` decoded as UTF-8 with replacement, its valid multi-byte characters and its invalid sequences."""
-    text = data.decode(UTF8, "replace")
-    ascii_bytes = len(data.translate(None, _HIGH_BYTES))
-    invalid = text.count("\ufffd") - data.count(_FFFD_UTF8)
-    return text, len(text) - ascii_bytes - invalid, invalid
+def utf8_lenient(data: bytes) -> str | None:
+    """`data` as UTF-8 with replacement when the bytes look like UTF-8 with damage; None when they do not.
 
-
-def utf8_or_cp1252(data: bytes) -> str:
-    """UTF-8 with replacement, unless invalid sequences outnumber valid multi-byte characters: then cp1252."""
+    Evidence for UTF-8: valid multi-byte characters, and sequences cut short after a valid start
+    (a lead byte and its continuation bytes, then the end: what a client that truncates a name by
+    bytes leaves). Evidence against: single stray bytes, as in Latin-1 text (`Fr\\xf6sche`). UTF-8
+    wins unless the stray bytes outnumber its evidence, so a few bad bytes never turn it down.
+    """
     try:
         return data.decode(UTF8)
     except UnicodeDecodeError:
         pass
-    text, valid, invalid = utf8_counts(data)
-    return text if valid >= invalid else data.decode("cp1252", "replace")
+    text = data.decode(UTF8, "replace")
+    invalid = text.count("\ufffd") - data.count(_FFFD_UTF8)  # maximal invalid subparts, one U+FFFD each
+    invalid_bytes = invalid + len(data.decode(UTF8, "surrogateescape")) - len(text)  # one surrogate per byte
+    valid = len(text) - len(data.translate(None, _HIGH_BYTES)) - invalid  # non-ASCII characters that decoded
+    cut = invalid_bytes - invalid  # continuation bytes inside invalid subparts: cut-off characters
+    return text if valid + cut >= invalid - cut else None
+
+
+def utf8_or_cp1252(data: bytes) -> str:
+    """UTF-8 with replacement (`utf8_lenient`), unless the bytes clearly are no UTF-8: then cp1252."""
+    text = utf8_lenient(data)
+    return text if text is not None else data.decode("cp1252", "replace")
 
 
 def _strict(data: bytes, codec: str) -> str | None:

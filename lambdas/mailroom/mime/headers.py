@@ -73,15 +73,11 @@ def decode_header_bytes(raw: bytes) -> str:
     """Raw 8-bit header bytes to text: UTF-8 (RFC 6532), with replacement, before Latin-1 is considered.
 
     A name cut inside a character by the sending client keeps its whole characters and ends in one
-    U+FFFD; Latin-1 is used only when invalid sequences outnumber valid multi-byte characters (a
-    legacy 8-bit header, never a UTF-8 one with a bad byte). Never fails.
+    U+FFFD; Latin-1 is used only when the bytes clearly are no UTF-8 (`charsets.utf8_lenient`): a
+    legacy 8-bit header, never a UTF-8 one with a bad byte. Never fails.
     """
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    text, valid, invalid = charsets.utf8_counts(raw)
-    return text if valid >= invalid else raw.decode("latin-1")
+    text = charsets.utf8_lenient(raw)
+    return text if text is not None else raw.decode("latin-1")
 
 
 def split_headers(buf: bytes, start: int, end: int, limits: HeaderLimits, defects: list[str]) -> tuple[Headers, int]:
