@@ -239,6 +239,10 @@ ALIASES = [
     ("iso-2022-jp", "会議は①番、№5 ㈱山田 髙﨑"),  # NEC row 13 and IBM extensions (CP50221)
     ("ISO-2022-JP", "こんにちは"),
     ("csISO2022JP", "ｱｲｳ 半角カナ"),  # JIS X 0201 Katakana (ESC ( I)
+    ("ISO-2022-JP-2", "会議は①番"),
+    ("SJIS-win", "①№"),
+    ("big5-hkscs", "你好"),
+    ("8859-15", "€uro"),
     ("shift_jis", "①№㈱ 髙﨑"),
     ("x-sjis", "こんにちは①"),
     ("windows-31j", "①"),
@@ -265,7 +269,7 @@ ALIASES = [
 def encoded_with(label: str, text: str) -> bytes:
     """`text` in the charset `label` stands for, the way a sending mailer writes it."""
     squashed = charsets.squash(label)
-    if squashed in ("iso2022jp", "csiso2022jp"):
+    if squashed.startswith(("iso2022jp", "csiso2022jp")):
         return iso2022jp_ms(text)
     if squashed == "unicode11utf7":
         return text.encode("utf-7")

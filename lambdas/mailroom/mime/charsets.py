@@ -68,10 +68,13 @@ _LABELS: tuple[tuple[tuple[str, ...], str], ...] = (
         "windows936 gb18030 xmacchinesesimp",
     ),
     (_BIG5, "big5 cnbig5 csbig5 xxbig5 big5eten xmacchinesetrad"),
-    (("big5hkscs", "big5"), "big5hkscs cp951"),
-    (_JAPANESE, "shiftjis sjis xsjis mskanji csshiftjis windows31j ms932 xmscp932 cp932 xmacjapanese"),
+    (("big5hkscs", "big5"), "big5hkscs big5hkscs2004 big5hkscs2008 cp951"),
+    (_JAPANESE, "shiftjis sjis xsjis mskanji csshiftjis windows31j ms932 xmscp932 cp932 xmacjapanese sjiswin sjisopen"),
     (_ISO2022JP, "iso2022jp csiso2022jp iso2022jpms cp50220 cp50221 cp50222 jis xiso2022jp"),
-    (_EUCJP, "eucjp xeucjp cseucpkdfmtjapanese eucjpms cp51932"),
+    (("iso2022_jp_2", ISO2022JP_MS, "iso2022_jp_ext"), "iso2022jp2 csiso2022jp2"),
+    (("iso2022_jp_1", ISO2022JP_MS, "iso2022_jp_2"), "iso2022jp1"),
+    (("iso2022_jp_ext", ISO2022JP_MS, "iso2022_jp_2"), "iso2022jpext"),
+    (_EUCJP, "eucjp xeucjp cseucpkdfmtjapanese eucjpms cp51932 eucjpwin eucjpopen"),
     # Apple's legacy charsets as mailers label them
     (("mac_roman",), "xmacroman macintosh macroman csmacintosh mac"),
     (("mac_cyrillic",), "xmaccyrillic maccyrillic xmacukrainian"),
@@ -91,7 +94,7 @@ _LABELS: tuple[tuple[tuple[str, ...], str], ...] = (
 )
 ALIASES: dict[str, tuple[str, ...]] = {label: chain for chain, labels in _LABELS for label in labels.split()}
 _WINDOWS = re.compile(r"(?:x)?(?:windows|win|cp|ms|ibm|dos)(\d{3,5})")
-_ISO8859 = re.compile(r"iso8859(\d{1,2})(?:\d{4})?[ie]?")
+_ISO8859 = re.compile(r"(?:iso)?8859(\d{1,2})(?:\d{4})?[ie]?")
 # Codecs that are not charsets: they read escapes, or punycode, or refuse everything.
 _NOT_CHARSETS = frozenset({"unicode_escape", "raw_unicode_escape", "punycode", "idna", "undefined", "mbcs", "oem"})
 _HIGH_BYTES = bytes(range(0x80, 0x100))
@@ -108,7 +111,7 @@ def resolve(label: str | None) -> tuple[str, ...]:
     """The codecs to try, in order, for a charset label; `(DETECT,)` when the label names none we can use."""
     if not label:
         return (DETECT,)
-    name = label.strip().strip("\"'").strip()
+    name = re.split(r"[\s;,]", label.strip().strip("\"'").strip(), maxsplit=1)[0].strip("\"'")
     key = squash(name)
     if key in ALIASES:
         return ALIASES[key]
