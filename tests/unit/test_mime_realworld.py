@@ -444,3 +444,15 @@ def test_simple_addresses_read_as_the_stdlib_reads_them(name: str, addr: str, fo
     except Exception:  # the stdlib's own bugs (e.g. a display name of only '.') are no reference
         return
     assert addresses([value]) == expected
+
+
+@pytest.mark.parametrize("mime_charset", [None, "us-ascii", "x-unknown", '"charset=us-ascii"'])
+def test_html_without_a_usable_mime_charset_reads_its_meta_charset(mime_charset: str | None) -> None:
+    html = '<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1251"></head>'
+    html += "<body>Счёт № 42</body></html>"
+    assert parse_email(html_part(html.encode("cp1251"), charset=mime_charset)).html == html
+
+
+def test_a_mime_charset_wins_over_the_html_meta_charset() -> None:
+    html = '<meta charset="windows-1251"><p>Grüße</p>'
+    assert parse_email(html_part(html.encode("utf-8"), charset="utf-8")).html == html

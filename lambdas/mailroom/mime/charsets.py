@@ -111,7 +111,8 @@ def resolve(label: str | None) -> tuple[str, ...]:
     """The codecs to try, in order, for a charset label; `(DETECT,)` when the label names none we can use."""
     if not label:
         return (DETECT,)
-    name = re.split(r"[\s;,]", label.strip().strip("\"'").strip(), maxsplit=1)[0].strip("\"'")
+    name = re.sub(r"(?i)^\s*charset\s*=", "", label).strip().strip("\"'").strip()  # `charset="charset=utf-8"`
+    name = re.split(r"[\s;,]", name, maxsplit=1)[0].strip("\"'")
     key = squash(name)
     if key in ALIASES:
         return ALIASES[key]

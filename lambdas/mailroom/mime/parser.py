@@ -23,6 +23,7 @@ from mailroom.errors import (
     NestingTooDeepError,
     TooManyAttachmentsError,
 )
+from mailroom.mime import charsets
 from mailroom.mime import headers as hdr
 from mailroom.mime.content import ContentStore, DigestOnlyStore
 from mailroom.mime.filenames import safe_filename
@@ -186,7 +187,10 @@ class _Parser:
             data = self.decoded_bytes(part)
             if wanted == "text/plain":
                 data = self.extract_uuencoded(data)
-            texts.append(hdr.decode_text(data, _param(part.mime, "charset")))
+            charset = _param(part.mime, "charset")
+            if wanted == "text/html" and not charsets.known(charset):
+                charset = _meta_charset(data) or charset
+            texts.append(hdr.decode_text(data, charset))
         return "\n".join(texts) if texts else None
 
     def extract_uuencoded(self, data: bytes) -> bytes:
@@ -559,6 +563,15 @@ def _unquote(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] == '"':
         return re.sub(r"\\(.)", r"\1", value[1:-1])
     return value
+
+
+_META_CHARSET = re.compile(rb"""<meta\b[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_:.+-]{1,40})""", re.I)
+
+
+def _meta_charset(html: bytes) -> str | None:
+    """The charset an HTML part declares in a `<meta>` of its first 4 KB (for parts whose header names none)."""
+    match = _META_CHARSET.search(html, 0, 4096)
+    return match.group(1).decode("ascii") if match and charsets.known(match.group(1).decode("ascii")) else None
 
 
 def _guess_type(name: str | None) -> str:
