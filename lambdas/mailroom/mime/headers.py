@@ -18,7 +18,6 @@ from mailroom.errors import HeaderLimitError
 from mailroom.mime import charsets
 
 _FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")
-_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?]*\?=")
 _ENCODED_WORD_PARTS = re.compile(r"(=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=)")
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _NOT_B64_ALPHABET = bytes(sorted(set(range(256)) - set(_B64_ALPHABET)))
@@ -264,8 +263,3 @@ def date(value: str | None) -> dt.datetime | None:
         return utils.parsedate_to_datetime(value)
     except Exception:  # noqa: BLE001 - an unreadable date is no date
         return None
-
-
-def has_encoded_words(value: str) -> bool:
-    """Whether `value` holds an RFC 2047 encoded word."""
-    return bool(_ENCODED_WORD.search(value))
