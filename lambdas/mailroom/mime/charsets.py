@@ -95,8 +95,9 @@ _LABELS: tuple[tuple[tuple[str, ...], str], ...] = (
 ALIASES: dict[str, tuple[str, ...]] = {label: chain for chain, labels in _LABELS for label in labels.split()}
 _WINDOWS = re.compile(r"(?:x)?(?:windows|win|cp|ms|ibm|dos)(\d{3,5})")
 _ISO8859 = re.compile(r"(?:iso)?8859(\d{1,2})(?:\d{4})?[ie]?")
-# Codecs that are not charsets: they read escapes, or punycode, or refuse everything.
-_NOT_CHARSETS = frozenset({"unicode_escape", "raw_unicode_escape", "punycode", "idna", "undefined", "mbcs", "oem"})
+# Codecs that are no charsets and cannot even replace what they refuse: punycode, IDNA, `undefined`.
+# (The escape codecs are kept, as before: whatever lone surrogates they make, `headers.scrub` replaces.)
+_NOT_CHARSETS = frozenset({"punycode", "idna", "undefined", "mbcs", "oem"})
 _HIGH_BYTES = bytes(range(0x80, 0x100))
 _FFFD_UTF8 = "\ufffd".encode()
 
