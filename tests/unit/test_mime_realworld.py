@@ -325,6 +325,17 @@ def test_iso2022jp_as_japanese_mailers_write_it(data: bytes, expected: str) -> N
     assert charsets.decode(data, "ISO-2022-JP") == expected
 
 
+@pytest.mark.parametrize(
+    "data",
+    [b"\x1b$B" + b"!\x00" * 5000, b"\x1b(I" + b"\xff!" * 5000, b"\x1b$B!!\x1b(B\xff" * 5000],
+    ids=["junk between JIS bytes", "junk between Katakana", "a flood of shifts"],
+)
+def test_iso2022jp_broken_at_every_turn_is_read_by_the_c_decoder_with_replacement(data: bytes) -> None:
+    text = charsets.decode(data, "iso-2022-jp")
+    assert "\ufffd" in text
+    assert len(text) <= len(data)
+
+
 def test_every_alias_in_the_table_names_a_codec_python_has() -> None:
     import codecs
 

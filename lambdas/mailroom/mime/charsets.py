@@ -227,6 +227,8 @@ _SJIS_TRAIL_EVEN = _table({j2: j2 + 0x7E for j2 in _JIS})
 
 _KANA_TO_CP932 = _table({b: b + 0x80 if b >= 0x21 else b for b in range(0x60)})
 _NOT_KANA = re.compile(rb"([^\x00-\x5f]+)")
+_KANA_BYTES = bytes(range(0x60))
+_JIS_BYTES = bytes(range(0x21, 0x7F))
 
 
 def _jis_to_sjis(run: bytes) -> bytes:
@@ -254,9 +256,12 @@ def decode_iso2022jp_ms(data: bytes, errors: str) -> str:
     or SO/SI) likewise; JIS X 0212 (`ESC $ ( D`) goes to Python's iso2022_jp_2. An escape sequence
     not listed here raises UnicodeDecodeError (in strict mode), so the caller tries other codecs.
     """
+    pieces = _ISO2022JP_SHIFTS.split(data)
+    if len(pieces) > _fragments_allowed(data):  # a flood of shifts: Python's C decoder, without cp932's rows
+        return data.decode("iso2022_jp_2", errors)
     out: list[str] = []
     mode = b"\x1b(B"
-    for i, piece in enumerate(_ISO2022JP_SHIFTS.split(data)):
+    for i, piece in enumerate(pieces):
         if i % 2:
             mode = b"\x1b(I" if piece == b"\x0e" else b"\x1b(B" if piece == b"\x0f" else piece
             continue
@@ -276,6 +281,8 @@ def decode_iso2022jp_ms(data: bytes, errors: str) -> str:
 
 
 def _jis0208(piece: bytes, errors: str) -> str:
+    if len(piece.translate(None, _JIS_BYTES)) > _fragments_allowed(piece):  # junk at every turn: the C decoder
+        return (b"\x1b$B" + piece + b"\x1b(B").decode("iso2022_jp_2", errors)
     out: list[str] = []
     for run in _JIS_RUN.findall(piece):
         if run[0] < 0x21 or run[0] > 0x7E:
@@ -289,10 +296,17 @@ def _jis0208(piece: bytes, errors: str) -> str:
 
 def _kana(piece: bytes, errors: str) -> str:
     """JIS X 0201 Katakana bytes (0x21-0x5F, cp932's 0xA1-0xDF); controls pass; other bytes are invalid."""
+    if len(piece.translate(None, _KANA_BYTES)) > _fragments_allowed(piece):
+        return (b"\x1b(I" + piece + b"\x1b(B").decode("iso2022_jp_ext", errors)
     out: list[str] = []
     for i, run in enumerate(_NOT_KANA.split(piece)):
         out.append(_invalid(piece, errors) * len(run) if i % 2 else run.translate(_KANA_TO_CP932).decode("cp932"))
     return "".join(out)
+
+
+def _fragments_allowed(data: bytes) -> int:
+    """How many pieces the Python loops here may take for `data`: real text has few; junk has one per byte."""
+    return 64 + len(data) // 4
 
 
 def _invalid(data: bytes, errors: str) -> str:
