@@ -150,10 +150,12 @@ def test_a_single_byte_charset_is_kept_even_when_the_bytes_would_be_utf8() -> No
 # ------------------------------------------------------------------------ raw 8-bit header bytes
 
 
-def named_part(disposition: bytes) -> bytes:
+def named_part(disposition: bytes, content_type: bytes = b"Content-Type: application/msword") -> bytes:
     return (
         message('Content-Type: multipart/mixed; boundary="b"', "")
-        + b"--b\r\nContent-Type: application/msword\r\nContent-Transfer-Encoding: base64\r\n"
+        + b"--b\r\n"
+        + content_type
+        + b"\r\nContent-Transfer-Encoding: base64\r\n"
         + disposition
         + b"\r\n\r\n"
         + base64.b64encode(b"DOC")
@@ -173,10 +175,20 @@ def named_part(disposition: bytes) -> bytes:
         ("Prüfbericht Ü".encode("latin-1"), "Prüfbericht Ü"),
     ],
 )
-def test_raw_8bit_filename_reads_as_utf8_with_replacement_before_latin1(raw_name: bytes, expected: str) -> None:
-    for disposition in (b'Content-Disposition: attachment; filename="' + raw_name + b'"',):
-        (attachment,) = parse_email(named_part(disposition)).attachments
-        assert attachment.filename == expected
+@pytest.mark.parametrize("where", ["filename", "name", "unquoted filename"])
+def test_raw_8bit_filename_reads_as_utf8_with_replacement_before_latin1(
+    raw_name: bytes, expected: str, where: str
+) -> None:
+    if where == "name":  # in Content-Type, with a bare disposition
+        raw = named_part(
+            b"Content-Disposition: attachment", b'Content-Type: application/msword; name="' + raw_name + b'"'
+        )
+    elif where == "filename":
+        raw = named_part(b'Content-Disposition: attachment; filename="' + raw_name + b'"')
+    else:
+        raw = named_part(b"Content-Disposition: attachment; filename=" + raw_name)
+    (attachment,) = parse_email(raw).attachments
+    assert attachment.filename == expected
 
 
 def test_raw_8bit_rfc2231_value_and_subject_follow_the_same_rule() -> None:
