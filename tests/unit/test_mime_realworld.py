@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mail_factory import CRLF, b64_lines
-from mailroom.mime import charsets, parse_email
+from mailroom.mime import ParsedEmail, charsets, parse_email
 from mailroom.mime.headers import decode_header_bytes, decode_text, decode_words
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
@@ -415,12 +416,19 @@ def test_encoded_word_decoding_never_raises(value: str) -> None:
     [
         ("From", "Alice <alice@example.com>", "ceo@victim.example", lambda r: r.from_),
         ("Subject", "Invoice 42", "URGENT: wire money", lambda r: r.subject),
-        ("Date", "Tue, 11 Jun 2024 12:18:41 +0200", "Wed, 12 Jun 2024 09:00:00 +0000", lambda r: r.date.isoformat()),
+        (
+            "Date",
+            "Tue, 11 Jun 2024 12:18:41 +0200",
+            "Wed, 12 Jun 2024 09:00:00 +0000",
+            lambda r: r.date and r.date.isoformat(),
+        ),
         ("Message-ID", "<first@example.com>", "<second@example.com>", lambda r: r.message_id),
         ("Reply-To", "alice@example.com", "attacker@evil.example", lambda r: r.reply_to),
     ],
 )
-def test_a_repeated_singleton_field_is_read_from_its_first_occurrence(field, first, second, read) -> None:  # type: ignore[no-untyped-def]
+def test_a_repeated_singleton_field_is_read_from_its_first_occurrence(
+    field: str, first: str, second: str, read: Callable[[ParsedEmail], object]
+) -> None:
     once = parse_email(f"To: b@example.com{CRLF}{field}: {first}{CRLF}{CRLF}body".encode())
     twice = parse_email(f"To: b@example.com{CRLF}{field}: {first}{CRLF}{field}: {second}{CRLF}{CRLF}body".encode())
     assert read(twice) == read(once)

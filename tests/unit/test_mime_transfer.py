@@ -45,7 +45,9 @@ def test_without_pybase64_binascii_decodes_the_same() -> None:
     assert decoded(b64_lines(data).encode()) == (data, True)
 
 
-def test_strict_decoder_refuses_junk_and_partial_quanta_with_or_without_pybase64(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_strict_decoder_refuses_junk_and_partial_quanta_with_or_without_pybase64(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     for module in (transfer.pybase64, None):
         monkeypatch.setattr(transfer, "pybase64", module)
         assert transfer.strict_base64(b"QUJD\r\nREVG \t\r\n") == b"ABCDEF"
