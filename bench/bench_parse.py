@@ -7,6 +7,7 @@ import email.parser
 import email.policy
 import gc
 import hashlib
+import os
 import re
 import subprocess
 import sys
@@ -129,10 +130,15 @@ def verdict(values: list[float], ok: Callable[[float], bool]) -> str:
     return "met" if not bad else f"NOT met ({len(bad)} of {len(values)} cases)"
 
 
+def _load(load: tuple[float, float, float]) -> str:
+    return " / ".join(f"{v:.2f}" for v in load)
+
+
 def main() -> None:
     """Generate 1, 10 and 40 MiB scanner mails and print throughput and memory against the stdlib."""
     header = ["message", "parser", "MiB/s", "× stdlib", "peak RSS ÷ msg", "tracemalloc peak ÷ msg"]
     rows = [header]
+    load_before = os.getloadavg()
     speedups: list[float] = []
     peaks: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -158,6 +164,10 @@ def main() -> None:
                         f"{traced:.2f}×",
                     ]
                 )
+    load_after = os.getloadavg()
+    print(f"Command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    cpus = os.cpu_count()
+    print(f"Load average (1, 5, 15 min): {_load(load_before)} before, {_load(load_after)} after, {cpus} CPUs")
     print(f"Parse: best of {'/'.join(str(r) for _, r in SIZES)} runs; memory in a fresh process per case.\n")
     print(table(rows))
     print(

@@ -26,6 +26,18 @@ SEEDS = [
         f"--o{CRLF}Content-Type: application/octet-stream; name*=utf-8''%E2%82%AC.bin{CRLF}{CRLF}"
         f"begin 644 u.bin{CRLF}#86)C{CRLF}`{CRLF}end{CRLF}--o--{CRLF}"
     ).encode(),
+    # issue 15's classes: a wildcard multipart, repeated From, charset labels Python lacks, ISO-2022-JP
+    # with a NEC character, a cut raw UTF-8 name, a bad byte in UTF-8 text
+    (
+        f"From: a@example.com{CRLF}From: b@example.com{CRLF}Subject: =?iso-8859-8-i?b?+ezl7Q==?={CRLF}"
+        f"Subject: =?ISO-2022-JP?B?GyRCLSEbKEI=?= =?ks_c_5601-1987?b?vsiz5w==?={CRLF}"
+        f'Content-Type: multipart/*; boundary="o"{CRLF}{CRLF}'
+        f"--o{CRLF}Content-Type: text/plain; charset=iso-2022-jp{CRLF}{CRLF}\x1b$B-!-b\x1b(B ok{CRLF}"
+        f"--o{CRLF}Content-Type: text/html; charset=utf-8{CRLF}{CRLF}<b>gr\u00fc\u00dfe \udcff</b>{CRLF}"
+        f"--o{CRLF}Content-Type: application/octet-stream{CRLF}"
+        f'Content-Disposition: attachment; filename="\u7ba1\u7406\udce7\udcae"{CRLF}{CRLF}'
+        f"{b64_lines(b'file')}{CRLF}--o--{CRLF}"
+    ).encode("utf-8", "surrogateescape"),
 ]
 
 

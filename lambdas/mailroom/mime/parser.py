@@ -16,7 +16,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
-from email.utils import collapse_rfc2231_value
 
 from mailroom.errors import (
     MalformedMessageError,
@@ -24,6 +23,7 @@ from mailroom.errors import (
     NestingTooDeepError,
     TooManyAttachmentsError,
 )
+from mailroom.mime import charsets
 from mailroom.mime import headers as hdr
 from mailroom.mime.content import ContentStore, DigestOnlyStore
 from mailroom.mime.filenames import safe_filename
@@ -124,7 +124,7 @@ class _Parser:
         mime = headers.mime()
         if default_type != "text/plain":
             mime.set_default_type(default_type)
-        content_type = _content_type(mime)
+        content_type = _content_type(mime, self.defects)
         part = _Entity(headers, mime, content_type, buf, body_start, end)
         if content_type.startswith("multipart/"):
             child_type = "message/rfc822" if content_type == "multipart/digest" else "text/plain"
@@ -187,7 +187,10 @@ class _Parser:
             data = self.decoded_bytes(part)
             if wanted == "text/plain":
                 data = self.extract_uuencoded(data)
-            texts.append(hdr.decode_text(data, _param(part.mime, "charset")))
+            charset = _param(part.mime, "charset")
+            if wanted == "text/html" and not charsets.known(charset):
+                charset = _meta_charset(data) or charset
+            texts.append(hdr.decode_text(data, charset))
         return "\n".join(texts) if texts else None
 
     def extract_uuencoded(self, data: bytes) -> bytes:
@@ -288,6 +291,12 @@ class _Parser:
 
     def result(self, root: _Entity, text: str | None, html: str | None) -> ParsedEmail:
         h = root.headers
+        seen: set[str] = set()
+        for name, _ in h.fields:
+            if name in _SINGLETONS:
+                if name in seen:
+                    self.defects.append(f"duplicate-{name}")
+                seen.add(name)
         date = hdr.date(h.get("date"))
         to, cc = hdr.addresses(h.get_all("to")), hdr.addresses(h.get_all("cc"))
         recipients = [addr for _, addr in to + cc]
@@ -304,10 +313,10 @@ class _Parser:
             message_id=hdr.message_id(h.get("message-id")),
             subject=hdr.unstructured(h.get("subject")),
             date=date,
-            from_=hdr.addresses(h.get_all("from")),
+            from_=hdr.addresses(_first(h, "from")),
             to=to,
             cc=cc,
-            reply_to=hdr.addresses(h.get_all("reply-to")),
+            reply_to=hdr.addresses(_first(h, "reply-to")),
             text=text,
             html=html,
             attachments=self.attachments,
@@ -319,6 +328,18 @@ class _Parser:
 
 
 # ---------------------------------------------------------------------- helpers
+
+# RFC 5322 §3.6: fields a message has at most once. A second one is reported (`duplicate-from`) and
+# never read: a second From (or Sender, Subject, Date, Message-ID) is how a spoofer hopes to be the
+# sender one reader shows. To and Cc stay merged, so that no recipient is lost.
+_SINGLETONS = frozenset(
+    {"from", "sender", "reply-to", "to", "cc", "bcc", "subject", "date", "message-id", "in-reply-to", "references"}
+)
+
+
+def _first(headers: hdr.Headers, name: str) -> list[str]:
+    value = headers.get(name)
+    return [] if value is None else [value]
 
 
 def _walk(
@@ -413,26 +434,44 @@ _BOUNDARY_LINE = re.compile(rb"^--([ -~]{1,200}?)[ \t]*\r?$", re.M)
 
 
 def _guess_boundary(buf: bytes, start: int, end: int) -> str | None:
-    """A boundary for a multipart that names none (or the wrong one): a `--x` line seen twice."""
-    seen: set[bytes] = set()
+    """A boundary for a multipart that names none (or the wrong one): a `--x` line seen twice.
+
+    Of those, the one whose first line comes first: a nested multipart's delimiters sit between
+    the outer ones, so they may repeat before the outer one does.
+    """
+    first: dict[bytes, int] = {}
+    repeated: set[bytes] = set()
     for match in _BOUNDARY_LINE.finditer(buf, start, min(end, start + 64 * 1024)):
         token = match.group(1).removesuffix(b"--")
-        if token in seen:
-            return token.decode("latin-1")
-        seen.add(token)
-    return None
+        if token in first:
+            repeated.add(token)
+        else:
+            first[token] = match.start()
+    if not repeated:
+        return None
+    return min(repeated, key=first.__getitem__).decode("latin-1")
 
 
 def _boundary(mime: Message) -> str | None:
-    """The boundary parameter exactly as written: the stdlib strips trailing spaces, which count."""
+    """The boundary parameter exactly as written: the stdlib strips trailing spaces, which count.
+
+    Also when the `;` before it was left out (`multipart/mixed boundary="b"`).
+    """
     quoted = _raw_param(mime.get("content-type"), "boundary")
     if quoted is not None:
         return quoted or None
     try:
         boundary = mime.get_boundary()
     except Exception:  # noqa: BLE001
-        return None
+        boundary = None
+    if not boundary:
+        value = mime.get("content-type")
+        match = _LOOSE_BOUNDARY.search(value) if isinstance(value, str) else None
+        boundary = match.group(1) if match else None
     return boundary or None
+
+
+_LOOSE_BOUNDARY = re.compile(r"""[\s;]boundary\s*=\s*"?([^\s;"]+)""", re.I)
 
 
 def _raw_param(value: object, name: str) -> str | None:
@@ -443,12 +482,31 @@ def _raw_param(value: object, name: str) -> str | None:
     return re.sub(r"\\(.)", r"\1", match.group(1)) if match else None
 
 
-def _content_type(mime: Message) -> str:
+def _content_type(mime: Message, defects: list[str]) -> str:
+    """The media type, lower-case; `application/octet-stream` when unreadable.
+
+    A multipart whose subtype is missing, a wildcard or malformed (Outlook's `multipart/*`) is
+    multipart/mixed, as RFC 2046 §5.1.7 says of unrecognised subtypes: its parts are still parts.
+    """
+    value = mime.get("content-type")
+    if isinstance(value, str):
+        head = _MULTIPART.match(value)
+        if head:
+            subtype = head.group(1)
+            if subtype:
+                return f"multipart/{subtype.lower()}"
+            defects.append("InvalidMultipartSubtypeDefect")
+            return "multipart/mixed"
     try:
         ctype = mime.get_content_type()
     except Exception:  # noqa: BLE001
         return "text/plain"
-    return ctype if re.fullmatch(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+", ctype) else "application/octet-stream"
+    return ctype if _MEDIA_TYPE.fullmatch(ctype) else "application/octet-stream"
+
+
+_MEDIA_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
+# `multipart`, then the subtype's run of token characters, if any (what follows it does not matter)
+_MULTIPART = re.compile(r"""\s*["']?\s*multipart(?![a-z0-9!#$&^_.+-])\s*(?:/\s*([a-z0-9!#$&^_.+-]*))?""", re.I)
 
 
 def _param(mime: Message, name: str) -> str | None:
@@ -457,7 +515,7 @@ def _param(mime: Message, name: str) -> str | None:
     except Exception:  # noqa: BLE001
         return None
     if isinstance(value, tuple):
-        return str(collapse_rfc2231_value(value))
+        return _rfc2231(value)
     return value if isinstance(value, str) else None
 
 
@@ -474,13 +532,23 @@ def _filename(mime: Message) -> str | None:
         if value is None:
             continue
         if isinstance(value, tuple):
-            name = str(collapse_rfc2231_value(value)).strip('"')
+            name = _rfc2231(value).strip('"')
         else:
             name = _raw_param(mime.get(header), param) or _unquote(value)
         name = hdr.decode_words(name).strip()
         if name:
             return name
     return None
+
+
+def _rfc2231(value: tuple[str | None, str | None, str]) -> str:
+    """An RFC 2231 `name*=charset'lang'%XX` value, decoded by `charsets` (labels the stdlib lacks too)."""
+    charset, _, text = value
+    try:  # the stdlib holds the %-decoded bytes as Latin-1 characters; raw 8-bit text may be wider
+        data = text.encode("latin-1")
+    except UnicodeEncodeError:
+        data = text.encode("utf-8", "surrogatepass")
+    return hdr.decode_text(data, charset or None)
 
 
 _NAME_PARAMS = (
@@ -495,6 +563,15 @@ def _unquote(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] == '"':
         return re.sub(r"\\(.)", r"\1", value[1:-1])
     return value
+
+
+_META_CHARSET = re.compile(rb"""<meta\b[^>]{0,512}?charset\s*=\s*["']?\s*([A-Za-z0-9_:.+-]{1,40})""", re.I)
+
+
+def _meta_charset(html: bytes) -> str | None:
+    """The charset an HTML part declares in a `<meta>` of its first 4 KB (for parts whose header names none)."""
+    match = _META_CHARSET.search(html, 0, 4096)
+    return match.group(1).decode("ascii") if match and charsets.known(match.group(1).decode("ascii")) else None
 
 
 def _guess_type(name: str | None) -> str:
