@@ -57,6 +57,9 @@ def up(
         Path | None,
         typer.Option(help="Step Functions Local mock file (default: $SFN_MOCK_CONFIG)", exists=True, dir_okay=False),
     ] = None,
+    allow_plaintext: Annotated[
+        bool, typer.Option(help="take mail without STARTTLS (the deployed rule refuses it: TlsPolicy Require)")
+    ] = False,
 ) -> None:
     """Run mailroom locally until Ctrl-C / SIGTERM. State lives as long as this process.
 
@@ -68,6 +71,7 @@ def up(
         raise typer.Exit(1)
     stack = LocalStack(_options(aws_port, smtp_port, domain, fast_retries, state=True))
     stack.options.mock_config = mock_config
+    stack.options.allow_plaintext = allow_plaintext
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())

@@ -59,6 +59,7 @@ class LocalOptions:
     parameters: dict[str, str] = field(default_factory=dict)
     lambda_log: Path | None = None  # where handlers' stdout (logs, metrics) goes; None: the terminal
     mock_config: Path | None = None  # a Step Functions Local mock file (else $SFN_MOCK_CONFIG)
+    allow_plaintext: bool = False  # SMTP without STARTTLS (the deployed rule refuses it)
 
 
 class RetryClock:
@@ -170,6 +171,7 @@ class LocalStack:
                 region=REGION,
                 rule_name=out["ReceiptRuleName"],
                 topic_arn=self._rule_topic(out["ReceiptRuleSetName"], out["ReceiptRuleName"]),
+                allow_plaintext=opts.allow_plaintext,
             ),
             s3=self.client("s3"),
             kms=self.client("kms"),
