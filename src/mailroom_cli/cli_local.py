@@ -252,5 +252,9 @@ def fail(
 @app.command()
 def heal(step: Annotated[str | None, typer.Argument(help="one step; default: all")] = None) -> None:
     """Stop injecting failures (into one step, or all)."""
-    reply = control.call(_control_url(), "heal", {"step": step})
+    try:
+        reply = control.call(_control_url(), "heal", {"step": step})
+    except ValueError as exc:
+        _err(str(exc))
+        raise typer.Exit(2) from None
     _err(f"healed: {reply['healed']}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -238,7 +239,32 @@ def _summary(path: Path, result: dict[str, Any]) -> None:
         console.print(f"  defects: {', '.join(result['defects'])}")
 
 
-__all__ = ["ParsedEmail", "app"]
+__all__ = ["ParsedEmail", "app", "run"]
+
+
+def run() -> None:
+    """The console entry point: every failure is one line on stderr and a non-zero exit, never a traceback.
+
+    Usage errors exit 2 (click's own, and ours); a failed operation exits 1. ``MAILROOM_DEBUG=1``
+    shows the traceback instead, for a bug report.
+    """
+    try:
+        app(standalone_mode=True)
+    except Exception as exc:
+        if os.environ.get("MAILROOM_DEBUG"):
+            raise
+        sys.stderr.write(f"mailroom: {describe(exc)}\n")
+        sys.exit(1)
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an exception: AWS's error code and message, or the exception's own words."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and isinstance(response.get("Error"), dict):
+        error = response["Error"]
+        return f"{error.get('Code', type(exc).__name__)}: {error.get('Message', '')}".strip()
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:500]
 
 
 @app.command()
@@ -314,10 +340,16 @@ def replay(
     target = _target(ctx)
     ids = list(message_ids or [])
     if failed:
-        rows = operator.list_emails(
-            target, status="failed", since=operator.parse_duration(since) if since else None, step=step, error=error
-        )
+        try:
+            window = operator.parse_duration(since) if since else None
+        except operator.OperatorError as exc:
+            _fail(str(exc), 2)
+        rows = operator.list_emails(target, status="failed", since=window, step=step, error=error)
         ids += [r["message_id"] for r in rows if r["message_id"] not in ids]
+    if not ids and failed:
+        sys.stderr.write("nothing to replay: no email matches\n")
+        _emit([], as_json, ["message_id", "action", "reason"])
+        return
     if not ids:
         _fail("nothing to replay: give message ids or --failed", 2)
     try:
@@ -348,7 +380,7 @@ def sweep(
     Then `mailroom replay ID --to ADDRESS` routes one of them.
     """
     try:
-        found = operator.sweep(_target(ctx), older_than=operator.parse_duration(older_than))
+        found = operator.sweep(_target(ctx), older_than=operator.parse_duration(older_than, allow_zero=True))
     except operator.OperatorError as exc:
         _fail(str(exc), 2)
     sys.stderr.write(f"{len(found)} email(s) without envelope recorded as unroutable (no-envelope)\n")

@@ -34,12 +34,15 @@ class OperatorError(RuntimeError):
     """A request the operator must rephrase (bad duration, unknown email…)."""
 
 
-def parse_duration(text: str) -> dt.timedelta:
-    """``90s``, ``15m``, ``2h``, ``7d``, ``1w``."""
+def parse_duration(text: str, *, allow_zero: bool = False) -> dt.timedelta:
+    """``90s``, ``15m``, ``2h``, ``7d``, ``1w`` (more than zero: "within 0s" would match nothing)."""
     match = _DURATION.match(text.strip())
     if not match:
         raise OperatorError(f"{text!r} is not a duration like 30m, 2h, 7d")
-    return dt.timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0 and not allow_zero:
+        raise OperatorError(f"{text!r} is no window: give a duration above zero, like 30m")
+    return dt.timedelta(seconds=seconds)
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -261,7 +264,9 @@ def plan_replay(target: Target, message_id: str, *, restart: bool = False, to: S
     record = target.client("dynamodb").get_item(
         TableName=target.name("StatusTableName"), Key={"message_id": {"S": message_id}}, ConsistentRead=True
     )
-    item = from_item(record["Item"]) if "Item" in record else {}
+    if "Item" not in record:
+        return ReplayPlan(message_id, "skipped", "no such email: no status record under this id")
+    item = from_item(record["Item"])
     status = item.get("status")
     if to:
         if status != "unroutable":

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from mailroom_cli.local.stack import LocalStack
 from mailroom_cli.main import app
+from mailroom_cli.main import run as main_run
 from mailroom_cli.samples import pdf
 from mailroom_cli.target import Target
 
@@ -106,3 +107,54 @@ def test_local_fail_and_heal_reach_the_running_stack(stack: LocalStack, target: 
     run("local", "heal")
     healed = run("send", "--to", f"faults@{domain}", "--subject", "healed").stdout.strip()
     assert final_status(target, healed) == "delivered"
+
+
+def mailroom(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str, str]:
+    """The console entry point (``mailroom_cli.main:run``) as a shell runs it: (exit code, stdout, stderr)."""
+    monkeypatch.setattr("sys.argv", ["mailroom", *argv])
+    code = 0
+    try:
+        main_run()
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "says"),
+    [
+        (["replay", "--failed", "--since", "1x"], 2, "not a duration"),
+        (["emails", "--since", "0s"], 2, "above zero"),
+        (["local", "heal", "Bogus"], 2, "Bogus"),
+        (["local", "fail", "Archive", "--times", "0"], 2, "at least 1"),
+        (["raw", "0" * 40, "-o", "/nonexistent-dir/x.eml"], 1, "NoSuchKey"),
+        (["history", "not-an-id"], 1, "neither an execution ARN nor an SES message id"),
+    ],
+)
+def test_cli_errors_are_one_line_with_their_exit_code_and_no_traceback(
+    argv: list[str], code: int, says: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exit_code, _, err = mailroom(argv, capsys, monkeypatch)
+
+    assert exit_code == code, err
+    lines = err.strip().splitlines()
+    assert len(lines) >= 1
+    assert says in err
+    assert "Traceback" not in err
+
+
+def test_replay_of_an_unknown_id_is_skipped_and_nothing_failed_is_an_empty_json_list(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = mailroom(["replay", "v" * 40, "--json"], capsys, monkeypatch)
+    assert code == 0, err
+    assert json.loads(out) == [
+        {"message_id": "v" * 40, "action": "skipped", "reason": "no such email: no status record under this id"}
+    ]
+
+    code, out, err = mailroom(["replay", "--failed", "--step", "NoSuchStep", "--json"], capsys, monkeypatch)
+    assert code == 0, err
+    assert json.loads(out) == []
