@@ -7,7 +7,7 @@ SAMPLE ?= tests/fixtures/scanner_mail.eml
 DOMAIN ?= in.mailroom.localhost
 MAILBOX ?= scans@$(DOMAIN)=demo
 
-.PHONY: setup run demo parse test check lint types bench corpus clean tools template-check sam-build
+.PHONY: setup run demo parse test check lint types bench corpus clean tools template-check sam-build operator-check
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH" >&2; exit 1; }
@@ -39,7 +39,11 @@ lint: setup
 types: setup
 	$(BIN)/mypy
 
-check: lint types test template-check
+check: lint types test template-check operator-check
+
+# The operator CLI in a fresh venv without the local extra: starts, has no moto, reads a deployed stack.
+operator-check: setup
+	bash tools/check_operator_install.sh
 
 bench: setup
 	$(BIN)/python bench/run.py

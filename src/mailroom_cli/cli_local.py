@@ -15,8 +15,9 @@ import typer
 from mailroom_cli import operations as ops
 from mailroom_cli.local import control
 from mailroom_cli.local.progress import Progress
-from mailroom_cli.local.stack import DEFAULT_DOMAIN, LocalOptions, LocalStack, default_state_file, read_state
+from mailroom_cli.local.stack import DEFAULT_DOMAIN, LocalOptions, LocalStack
 from mailroom_cli.samples import demo_samples
+from mailroom_cli.state import default_state_file, read_state
 from mailroom_cli.target import from_local
 
 app = typer.Typer(help="The local stack: template.yaml, the ASL and the handlers on moto, SMTP playing SES.")
@@ -67,7 +68,11 @@ def up(
     `mailroom send --to scans@in.mailroom.localhost --attach scan.pdf` and `mailroom inbox alice`.
     """
     if read_state() is not None:
-        _err("a local stack is already running (see `mailroom local info`)")
+        _err(
+            "a local stack is already running (see `mailroom local info`); to run another beside it, give it "
+            "its own state directory and ports: MAILROOM_STATE_DIR=/tmp/stack2 mailroom local up --aws-port 4567 "
+            "--smtp-port 2526"
+        )
         raise typer.Exit(1)
     stack = LocalStack(_options(aws_port, smtp_port, domain, fast_retries, state=True))
     stack.options.mock_config = mock_config

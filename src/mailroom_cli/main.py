@@ -12,7 +12,7 @@ import typer
 from mailroom.errors import MailroomError
 from mailroom.mime import ParsedEmail, parse_email
 
-from mailroom_cli import cli_local, operations, operator
+from mailroom_cli import operations, operator
 from mailroom_cli.target import Target, TargetError, resolve
 
 app = typer.Typer(
@@ -76,7 +76,30 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-app.add_typer(cli_local.app, name="local")
+def _add_local() -> None:
+    """``mailroom local …`` when the local emulation is installed; otherwise a command that says how to get it.
+
+    The operator CLI needs only boto3, typer and rich (``pip install .``); moto and aiosmtpd come with
+    the ``local`` extra (``pip install '.[local]'``, which ``make setup`` installs).
+    """
+    try:
+        from mailroom_cli import cli_local
+    except ImportError as missing:
+        absent = missing.name or "moto"
+
+        @app.command(
+            "local",
+            context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+            help="The local stack (needs the local extra: pip install 'mailroom[local]').",
+        )
+        def local_needs_the_extra() -> None:
+            _fail(f"`mailroom local` needs the local extra ({absent} is not installed): pip install 'mailroom[local]'")
+
+        return
+    app.add_typer(cli_local.app, name="local")
+
+
+_add_local()
 mailbox_app = typer.Typer(help="Addresses that deliver to a user's inbox.")
 app.add_typer(mailbox_app, name="mailbox")
 

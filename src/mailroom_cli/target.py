@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from mailroom_cli.local.stack import read_state
+from mailroom_cli.state import read_state
 
 
 class TargetError(RuntimeError):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import os
 import threading
@@ -31,6 +30,7 @@ from mailroom_cli.local.provision import Provisioned, provision, template_path
 from mailroom_cli.local.runtime import Invocation, LocalRuntime
 from mailroom_cli.local.smtp import SesSmtpListener, SesSmtpSettings
 from mailroom_cli.local.template import SamTemplate
+from mailroom_cli.state import write_state
 
 log = logging.getLogger(__name__)
 
@@ -368,38 +368,6 @@ class LocalStack:
     def observe(self, observer: Callable[[Invocation], None]) -> None:
         """Call ``observer`` after every Lambda invocation."""
         self.runtime.observers.append(observer)
-
-
-def write_state(path: Path, info: dict[str, Any]) -> None:
-    """Tell other ``mailroom`` commands where the running local stack is."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info, indent=2))
-    tmp.replace(path)
-
-
-def default_state_file() -> Path:
-    """``$MAILROOM_STATE_DIR/local.json`` (default ``~/.cache/mailroom``)."""
-    base = os.environ.get("MAILROOM_STATE_DIR") or str(Path.home() / ".cache" / "mailroom")
-    return Path(base) / "local.json"
-
-
-def read_state(path: Path | None = None) -> dict[str, Any] | None:
-    """The running local stack's info, or None when none runs (a stale file is ignored)."""
-    path = path or default_state_file()
-    try:
-        info: dict[str, Any] = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    pid = info.get("pid")
-    if isinstance(pid, int):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-    return info
 
 
 @contextlib.contextmanager
