@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mailroom import lifecycle
 
 from mailroom_cli import operations as ops
 from mailroom_cli.local.notification import publish, ses_notification
@@ -75,11 +76,11 @@ def wait_until(check: Callable[[], Any], *, what: str, timeout: float = DEADLINE
 def final_status(target: Target, message_id: str) -> str:
     """Wait for the email's status record to reach an outcome, or its execution to fail."""
     sfn = target.client("stepfunctions")
-    arn = target.name("StateMachineArn").replace(":stateMachine:", ":execution:") + f":{message_id}"
+    arn = lifecycle.execution_arn(target.name("StateMachineArn"), message_id)
 
     def done() -> str | None:
         status = ops.email_status(target, message_id)
-        if status in ("delivered", "quarantined", "unroutable", "duplicate"):
+        if status in lifecycle.OUTCOMES:
             return status
         try:
             if sfn.describe_execution(executionArn=arn)["status"] in ("FAILED", "TIMED_OUT", "ABORTED"):
@@ -94,7 +95,7 @@ def final_status(target: Target, message_id: str) -> str:
 def history(target: Target, message_id: str) -> list[dict[str, Any]]:
     """The execution's full history, oldest first."""
     sfn = target.client("stepfunctions")
-    arn = target.name("StateMachineArn").replace(":stateMachine:", ":execution:") + f":{message_id}"
+    arn = lifecycle.execution_arn(target.name("StateMachineArn"), message_id)
     events: list[dict[str, Any]] = []
     for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
         events.extend(page["events"])

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from mailroom import lifecycle
 
 from mailroom_cli import operations as ops
 from mailroom_cli.local import control
@@ -196,10 +197,10 @@ def wait_for_outcome(target: Any, message_id: str, *, timeout: float) -> str:
     """Poll the status record and the execution until the email has a final outcome (or time runs out)."""
     deadline = time.monotonic() + timeout
     sfn = target.client("stepfunctions")
-    arn = target.name("StateMachineArn").replace(":stateMachine:", ":execution:") + f":{message_id}"
+    arn = lifecycle.execution_arn(target.name("StateMachineArn"), message_id)
     while time.monotonic() < deadline:
         status = ops.email_status(target, message_id)
-        if status in ("delivered", "quarantined", "unroutable", "duplicate"):
+        if status in lifecycle.OUTCOMES:
             return status
         try:
             execution = sfn.describe_execution(executionArn=arn)["status"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -9,23 +10,22 @@ import statistics
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
+from mailroom import lifecycle
+from mailroom import replay as replaying
 from mailroom.adapters.dynamodb import DynamoStatusStore, from_item
 from mailroom.adapters.s3 import S3BlobStore
 from mailroom.adapters.stepfunctions import StepFunctionsWorkflow
 from mailroom.errors import leaf_errors
 from mailroom.routing import MAX_ADDRESS_LENGTH
 from mailroom.sesformat import is_ses_message_id
-from mailroom.steps.watchdog import restart
 from mailroom.steps.watchdog import sweep as sweep_unenveloped
 
 from mailroom_cli.target import Target
 
-OUTCOMES = ("delivered", "quarantined", "unroutable", "duplicate")
-STATUSES = ("received", *OUTCOMES, "failed")
+STATUSES = lifecycle.STATUSES
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -157,8 +157,7 @@ def execution_arn_for(target: Target, reference: str) -> str:
     arn = record.get("Item", {}).get("execution_arn", {}).get("S")
     if arn:
         return str(arn)
-    machine = target.name("StateMachineArn")
-    return machine.replace(":stateMachine:", ":execution:") + f":{reference}"
+    return lifecycle.execution_arn(target.name("StateMachineArn"), reference)
 
 
 def _events(target: Target, arn: str) -> list[dict[str, Any]]:
@@ -245,118 +244,60 @@ def _short_cause(cause: str | None) -> str | None:
 # ---------------------------------------------------------------------------- replay
 
 
-@dataclass
-class ReplayPlan:
-    """What replay will do for one email."""
-
-    message_id: str
-    action: str  # redrive | restart | skipped
-    reason: str
-    execution_arn: str | None = None
+def _statuses(target: Target) -> DynamoStatusStore:
+    return DynamoStatusStore(target.name("StatusTableName"), target.client("dynamodb"))
 
 
-def plan_replay(target: Target, message_id: str, *, restart: bool = False, to: Sequence[str] = ()) -> ReplayPlan:
-    """Redrive when AWS allows it (FAILED/TIMED_OUT/ABORTED, < 14 days), else restart; outcomes are skipped.
+def _workflow(target: Target) -> StepFunctionsWorkflow:
+    return StepFunctionsWorkflow(target.name("StateMachineArn"), target.client("stepfunctions"))
 
-    With ``to``, an unroutable email (no envelope, or no registered recipient) is routed to those
-    addresses by a new execution; any other status is skipped: SES's envelope stands.
-    """
-    record = target.client("dynamodb").get_item(
+
+def _record(target: Target, message_id: str) -> dict[str, Any] | None:
+    found = target.client("dynamodb").get_item(
         TableName=target.name("StatusTableName"), Key={"message_id": {"S": message_id}}, ConsistentRead=True
     )
-    if "Item" not in record:
-        return ReplayPlan(message_id, "skipped", "no such email: no status record under this id")
-    item = from_item(record["Item"])
-    status = item.get("status")
+    return from_item(found["Item"]) if "Item" in found else None
+
+
+def _replay_one(target: Target, message_id: str, *, restart: bool, to: Sequence[str], dry_run: bool) -> replaying.Plan:
+    """Plan (and unless ``dry_run``, carry out) one email's replay: the shipped replay policy, over AWS."""
+    record = _record(target, message_id)
+    workflow = _workflow(target)
+    arn = str(record.get("execution_arn") or "") if record else ""
+    execution = workflow.describe(arn or lifecycle.execution_arn(target.name("StateMachineArn"), message_id))
+    now = dt.datetime.now(dt.UTC)
+    chosen = replaying.plan(message_id, record, execution, now=now, restart=restart, to=to)
+    if dry_run or chosen.action == "skipped":
+        return chosen
     if to:
-        if status != "unroutable":
-            return ReplayPlan(message_id, "skipped", f"--to routes unroutable emails only; this one is {status}")
-        return ReplayPlan(
-            message_id, "restart", f"routed by the operator to {len(to)} address(es)", item.get("execution_arn")
-        )
-    if status in OUTCOMES:
-        return ReplayPlan(message_id, "skipped", f"already {status}")
-    arn = execution_arn_for(target, message_id)
-    sfn = target.client("stepfunctions")
-    try:
-        described = sfn.describe_execution(executionArn=arn)
-    except ClientError:
-        return ReplayPlan(message_id, "restart", "no execution found: start one from the stored email", arn)
-    state = described["status"]
-    if state in ("RUNNING", "PENDING_REDRIVE"):
-        return ReplayPlan(message_id, "skipped", f"execution is {state.lower()}", arn)
-    if state == "SUCCEEDED":
-        return ReplayPlan(message_id, "skipped", "execution succeeded", arn)
-    if restart:
-        return ReplayPlan(message_id, "restart", "--restart asked for a new execution", arn)
-    stopped = described.get("stopDate")
-    if described.get("redriveStatus", "REDRIVABLE") != "REDRIVABLE":
-        return ReplayPlan(message_id, "restart", f"not redrivable ({described.get('redriveStatusReason')})", arn)
-    if stopped and dt.datetime.now(dt.UTC) - stopped > dt.timedelta(days=14):
-        return ReplayPlan(message_id, "restart", "stopped more than 14 days ago: past the redrive window", arn)
-    return ReplayPlan(message_id, "redrive", f"{state.lower()} at {item.get('step') or 'a step'}", arn)
+        return _reroute(target, chosen, to, execution is None)
+    return replaying.apply(
+        chosen,
+        executions=workflow,
+        records=_statuses(target),
+        now=now,
+        original_input=lambda: _original_input(target, message_id),
+    )
 
 
-def apply_replay(target: Target, plan: ReplayPlan, *, to: Sequence[str] = ()) -> ReplayPlan:
-    """Carry out a plan; a redrive AWS refuses falls back to a restart."""
-    if to:
-        return _reroute(target, plan, to)
-    sfn = target.client("stepfunctions")
-    if plan.action == "redrive":
-        try:
-            sfn.redrive_execution(executionArn=plan.execution_arn)
-        except ClientError as exc:
-            if exc.response["Error"].get("Code") != "ExecutionNotRedrivable":
-                raise
-            plan = ReplayPlan(
-                plan.message_id,
-                "restart",
-                f"redrive refused: {exc.response['Error'].get('Message')}",
-                plan.execution_arn,
-            )
-        else:
-            _mark_replayed(target, plan.message_id, str(plan.execution_arn))
-            return plan
-    if plan.action == "restart":
-        plan.execution_arn = _restart(target, plan.message_id, plan.execution_arn)
-    return plan
-
-
-def _restart(target: Target, message_id: str, previous_arn: str | None) -> str:
-    """A new execution with the original input, named ``<id>-r<N>`` (the first free N)."""
-    sfn = target.client("stepfunctions")
-    payload: str | None = None
-    if previous_arn:
-        try:
-            payload = sfn.describe_execution(executionArn=previous_arn)["input"]
-        except ClientError:
-            payload = None
-    if payload is None:
-        payload = _original_input(target, message_id)
-    workflow = StepFunctionsWorkflow(target.name("StateMachineArn"), sfn)
-    arn = restart(message_id, payload, workflow)
-    _mark_replayed(target, message_id, arn)
-    return arn
-
-
-def _reroute(target: Target, plan: ReplayPlan, to: Sequence[str]) -> ReplayPlan:
+def _reroute(target: Target, chosen: replaying.Plan, to: Sequence[str], never_ran: bool) -> replaying.Plan:
     """State the recipients on the status record first (Parse reads them there), then start an execution.
 
     An email the sweep found never had an execution: it gets one under its own name. One that ended
     Unroutable is restarted as ``<id>-r<N>``.
     """
-    status = DynamoStatusStore(target.name("StatusTableName"), target.client("dynamodb"))
-    if not status.reroute(plan.message_id, recipients=list(to), now=_iso(dt.datetime.now(dt.UTC))):
-        return ReplayPlan(plan.message_id, "skipped", "no longer unroutable", plan.execution_arn)
-    workflow = StepFunctionsWorkflow(target.name("StateMachineArn"), target.client("stepfunctions"))
-    arn = (
-        None if plan.execution_arn else workflow.start_named(plan.message_id, _original_input(target, plan.message_id))
-    )
+    statuses = _statuses(target)
+    now = dt.datetime.now(dt.UTC)
+    if not statuses.reroute(chosen.message_id, recipients=list(to), now=_iso(now)):
+        return dataclasses.replace(chosen, action="skipped", reason="no longer unroutable")
+    workflow = _workflow(target)
+    payload = _original_input(target, chosen.message_id)
+    arn = workflow.start_named(chosen.message_id, payload) if never_ran else None
     if arn is None:
-        arn = _restart(target, plan.message_id, plan.execution_arn)
-    else:
-        _mark_replayed(target, plan.message_id, arn)
-    return ReplayPlan(plan.message_id, "restart", plan.reason, arn)
+        previous = workflow.input_of(chosen.execution_arn) if chosen.execution_arn else None
+        arn = replaying.restart(chosen.message_id, previous or payload, workflow)
+    statuses.mark_restarted(chosen.message_id, execution_arn=arn, now=_iso(now))
+    return dataclasses.replace(chosen, execution_arn=arn)
 
 
 def _original_input(target: Target, message_id: str) -> str:
@@ -403,11 +344,6 @@ def sweep(
     )
 
 
-def _mark_replayed(target: Target, message_id: str, arn: str) -> None:
-    status = DynamoStatusStore(target.name("StatusTableName"), target.client("dynamodb"))
-    status.mark_restarted(message_id, execution_arn=arn, now=_iso(dt.datetime.now(dt.UTC)))
-
-
 def replay(
     target: Target,
     message_ids: list[str],
@@ -427,9 +363,7 @@ def replay(
     interval = 1.0 / rate if rate > 0 else 0.0
     for n, message_id in enumerate(message_ids, 1):
         started = time.monotonic()
-        plan = plan_replay(target, message_id, restart=restart, to=recipients)
-        if not dry_run and plan.action != "skipped":
-            plan = apply_replay(target, plan, to=recipients)
+        plan = _replay_one(target, message_id, restart=restart, to=recipients, dry_run=dry_run)
         results.append({"message_id": plan.message_id, "action": plan.action, "reason": plan.reason})
         if progress:
             progress(f"[{n}/{len(message_ids)}] {message_id} {plan.action}: {plan.reason}")

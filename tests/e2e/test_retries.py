@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from local_stack import LOOPBACK, entered_states, final_status, history, wait_until
+from mailroom import lifecycle
 from mailroom.errors import StorageUnavailableError, TamperedCiphertextError
 
 from mailroom_cli import operations as ops
@@ -158,7 +159,7 @@ def test_a_failed_execution_redriven_after_healing_resumes_at_the_failed_step_on
     stack.runtime.heal("Archive")
 
     sfn = target.client("stepfunctions")
-    arn = target.name("StateMachineArn").replace(":stateMachine:", ":execution:") + f":{message_id}"
+    arn = lifecycle.execution_arn(target.name("StateMachineArn"), message_id)
     sfn.redrive_execution(executionArn=arn)
 
     assert final_status(target, message_id) == "delivered"

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from local_stack import wait_until
+from mailroom import lifecycle
 from mailroom.adapters.dynamodb import DynamoStatusStore
 from mailroom.adapters.s3 import S3BlobStore
 from mailroom.envelope import Envelope
@@ -185,7 +186,7 @@ def test_an_old_failed_email_whose_execution_is_gone_stays_failed(
     stack: Stack, machine: str, status: DynamoStatusStore, context: FakeLambdaContext
 ) -> None:
     old = _iso(dt.datetime.now(dt.UTC) - dt.timedelta(days=13))
-    gone = machine.replace(":stateMachine:", ":execution:") + f":{OLD}"  # never started
+    gone = lifecycle.execution_arn(machine, OLD)  # never started
     failure = Failure(execution_arn=gone, status="FAILED", step="Parse", error="X", cause=None, stopped_at="")
     assert status.mark_failed(OLD, failure=failure, now=old)
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from local_stack import wait_until
+from mailroom import lifecycle
 from mailroom.layout import archive_blob_key, archive_manifest_key
 
 from mailroom_cli import operations as ops
@@ -29,7 +30,7 @@ from mailroom_cli.local.runtime import Invocation
 from mailroom_cli.local.stack import REGION, LocalStack
 from mailroom_cli.target import Target
 
-OUTCOMES = ("delivered", "quarantined", "unroutable", "duplicate")
+OUTCOMES = lifecycle.OUTCOMES
 MUTANT_VARIABLE = "MAILROOM_MUTANT"  # conftest.py puts the mutant it names in place (test_mutation_check.py)
 UNCONDITIONAL_INBOX_WRITE = "unconditional-inbox-write"
 FIGURES: list[dict[str, Any]] = []
@@ -73,7 +74,7 @@ def send_many(stack: LocalStack, emails: list[tuple[bytes, list[str]]], *, threa
 
 def execution_arn(target: Target, name: str) -> str:
     """The ARN of the execution named ``name`` (an SES message id)."""
-    return target.name("StateMachineArn").replace(":stateMachine:", ":execution:") + f":{name}"
+    return lifecycle.execution_arn(target.name("StateMachineArn"), name)
 
 
 def settled(target: Target, message_id: str, *, timeout: float = 60.0) -> str:

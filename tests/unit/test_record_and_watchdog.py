@@ -11,9 +11,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mailroom.lifecycle import execution_name
 from mailroom.ports import Failure
 from mailroom.steps.record import message_id_of, record_failure
-from mailroom.steps.watchdog import restart_name, watch
+from mailroom.steps.watchdog import watch
 
 MID = "0" * 20 + "abcdefghijklmnopqrst"
 
@@ -101,7 +102,7 @@ def test_a_restarts_message_id_comes_from_its_input_not_its_name() -> None:
 def test_the_watchdog_asks_for_emails_failed_before_the_threshold_and_restarts_them_under_the_next_free_name() -> None:
     now = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
     status = Status([{"message_id": MID, "updated_at": "2026-11-14T00:00:00.000+00:00", "execution_arn": "arn:old"}])
-    executions = Executions(taken={restart_name(MID, 1)})
+    executions = Executions(taken={execution_name(MID, 1)})
     restarted = watch(status=status, executions=executions, now=now, restart_after=dt.timedelta(days=12))
     assert status.cutoffs == ["2026-11-15T00:00:00.000+00:00"]  # the format updated_at is written in
     assert [r.message_id for r in restarted] == [MID]

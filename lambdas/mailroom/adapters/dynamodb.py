@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from mailroom.adapters.aws_errors import error_code, translated_dynamodb_errors
 from mailroom.envelope import SOURCE_OPERATOR, SOURCE_SES, Envelope, Verdicts
 from mailroom.errors import DatabaseUnavailableError
+from mailroom.lifecycle import OUTCOMES
 from mailroom.models import Mailbox
 from mailroom.ports import Failure
 
@@ -23,6 +24,9 @@ BATCH_GET_LIMIT: Final = 100
 CAUSE_LIMIT: Final = 4096  # a cause holds the error message and a stack trace; the history has it whole
 _UNPROCESSED_ROUNDS: Final = 5
 NO_ENVELOPE: Final = "no-envelope"
+# ``#s IN (:o1, …)``: the outcomes a late write must never overwrite
+_OUTCOME_VALUES: Final = {f":o{n}": status for n, status in enumerate(OUTCOMES, 1)}
+_NOT_AN_OUTCOME: Final = f"attribute_not_exists(#s) OR NOT (#s IN ({', '.join(_OUTCOME_VALUES)}))"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -293,10 +297,7 @@ class DynamoStatusStore:
             ":step": failure.step or "unknown",
             ":error": failure.error or failure.status,
             ":cause": (failure.cause or "")[:CAUSE_LIMIT],
-            ":o1": "delivered",
-            ":o2": "quarantined",
-            ":o3": "unroutable",
-            ":o4": "duplicate",
+            **_OUTCOME_VALUES,
         }
         try:
             with translated_dynamodb_errors(operation="UpdateItem", table=self._table):
@@ -305,7 +306,7 @@ class DynamoStatusStore:
                     Key={"message_id": {"S": message_id}},
                     UpdateExpression="SET #s = :s, updated_at = :now, execution_arn = :arn, step = :step, "
                     "#e = :error, #c = :cause",
-                    ConditionExpression="attribute_not_exists(#s) OR NOT (#s IN (:o1, :o2, :o3, :o4))",
+                    ConditionExpression=_NOT_AN_OUTCOME,
                     ExpressionAttributeNames={"#s": "status", "#e": "error", "#c": "cause"},
                     ExpressionAttributeValues={k: _serializer.serialize(v) for k, v in values.items()},
                 )
@@ -346,7 +347,7 @@ class DynamoStatusStore:
                     Key={"message_id": {"S": message_id}},
                     UpdateExpression="SET #s = :s, execution_arn = :arn, updated_at = :now, "
                     "replays = if_not_exists(replays, :z) + :one",
-                    ConditionExpression="attribute_not_exists(#s) OR NOT (#s IN (:o1, :o2, :o3, :o4))",
+                    ConditionExpression=_NOT_AN_OUTCOME,
                     ExpressionAttributeNames={"#s": "status"},
                     ExpressionAttributeValues={
                         ":s": {"S": "received"},
@@ -354,10 +355,7 @@ class DynamoStatusStore:
                         ":now": {"S": now},
                         ":z": {"N": "0"},
                         ":one": {"N": "1"},
-                        ":o1": {"S": "delivered"},
-                        ":o2": {"S": "quarantined"},
-                        ":o3": {"S": "unroutable"},
-                        ":o4": {"S": "duplicate"},
+                        **{k: {"S": v} for k, v in _OUTCOME_VALUES.items()},
                     },
                 )
         except ClientError as exc:

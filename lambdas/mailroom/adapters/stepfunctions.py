@@ -10,6 +10,8 @@ import boto3
 from botocore.exceptions import ClientError
 
 from mailroom.adapters.aws_errors import error_code, translated_workflow_errors
+from mailroom.lifecycle import execution_arn
+from mailroom.replay import Execution
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -28,12 +30,6 @@ def unfinished_state(events: list[Any]) -> tuple[str, str] | None:
             entered.pop(event["stateExitedEventDetails"]["name"], None)
     name = next((n for n in reversed(order) if n in entered), None)
     return (name, entered[name]) if name is not None else None
-
-
-def execution_arn(state_machine_arn: str, name: str) -> str:
-    """The ARN an execution named ``name`` of ``state_machine_arn`` has (or will have)."""
-    prefix, _, machine = state_machine_arn.rpartition(":stateMachine:")
-    return f"{prefix}:execution:{machine}:{name}"
 
 
 class StepFunctionsWorkflow:
@@ -70,6 +66,34 @@ class StepFunctionsWorkflow:
                 return None
             raise
         return response["executionArn"]
+
+    def describe(self, execution_arn: str) -> Execution | None:
+        """DescribeExecution as replay reads it; None for an execution that does not exist."""
+        try:
+            with translated_workflow_errors(operation="DescribeExecution"):
+                described = self._client.describe_execution(executionArn=execution_arn)
+        except ClientError as exc:
+            if error_code(exc) == "ExecutionDoesNotExist":
+                return None
+            raise
+        return Execution(
+            arn=execution_arn,
+            status=str(described["status"]),
+            stopped=described.get("stopDate"),
+            redrivable=described.get("redriveStatus", "REDRIVABLE") == "REDRIVABLE",
+            not_redrivable_because=described.get("redriveStatusReason"),
+        )
+
+    def redrive(self, execution_arn: str) -> str | None:
+        """RedriveExecution; None when it resumed, else Step Functions' reason for refusing."""
+        try:
+            with translated_workflow_errors(operation="RedriveExecution"):
+                self._client.redrive_execution(executionArn=execution_arn)
+        except ClientError as exc:
+            if error_code(exc) == "ExecutionNotRedrivable":
+                return str(exc.response.get("Error", {}).get("Message") or "not redrivable")
+            raise
+        return None
 
     def input_of(self, execution_arn: str) -> str | None:
         """DescribeExecution's input; None for an execution that does not exist (any more)."""

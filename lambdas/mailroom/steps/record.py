@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
+from mailroom import lifecycle
 from mailroom.ports import ExecutionHistory, Failure, StatusStore
 from mailroom.sesformat import is_ses_message_id
 
@@ -26,7 +27,7 @@ def message_id_of(detail: Mapping[str, Any]) -> str | None:
         payload = {}
     candidate = payload.get("message_id") if isinstance(payload, dict) else None
     if not isinstance(candidate, str):
-        candidate = str(detail.get("name", "")).split("-r")[0]
+        candidate = lifecycle.message_id_of(str(detail.get("name", "")))
     return candidate if is_ses_message_id(candidate) else None
 
 

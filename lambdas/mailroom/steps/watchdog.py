@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mailroom.layout import SETUP_NOTIFICATION
+from mailroom.replay import restart
 from mailroom.sesformat import is_ses_message_id
-
-MAX_RESTARTS = 999
 
 
 class FailedEmails(Protocol):
@@ -56,20 +55,6 @@ class Restarted:
 
     message_id: str
     execution_arn: str
-
-
-def restart_name(message_id: str, n: int) -> str:
-    """The name of an email's ``n``-th restart."""
-    return f"{message_id}-r{n}"
-
-
-def restart(message_id: str, payload: str, executions: Executions) -> str:
-    """Start ``<id>-r<N>`` for the first free N; its ARN."""
-    for n in range(1, MAX_RESTARTS + 1):
-        arn = executions.start_named(restart_name(message_id, n), payload)
-        if arn is not None:
-            return arn
-    raise RuntimeError(f"{message_id} was restarted {MAX_RESTARTS} times already")
 
 
 def watch(
