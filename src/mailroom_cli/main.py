@@ -62,7 +62,9 @@ def _emit(rows: Any, as_json: bool, columns: list[str] | None = None) -> None:
         Console(stderr=True).print("(none)")
         return
     keys = columns or list(rows[0])
-    table = Table(*keys)
+    table = Table()
+    for key in keys:
+        table.add_column(key, overflow="fold")  # ids whole (folded, never cut): they are what commands take
     for row in rows:
         table.add_row(*[_cell(row.get(k)) for k in keys])
     Console().print(table)
@@ -110,11 +112,12 @@ def mailbox_add(
     address: Annotated[str, typer.Argument(help="an address in the recipient domain")],
     user: Annotated[str, typer.Option(help="whose inbox it feeds")],
     tenant: Annotated[str, typer.Option(help="the user's tenant")] = "default",
+    force: Annotated[bool, typer.Option(help="move an address that already feeds another user")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Register ADDRESS for USER. Example: `mailroom mailbox add scans@in.mailroom.localhost --user alice`."""
     try:
-        row = operations.add_mailbox(_target(ctx), address, user=user, tenant=tenant)
+        row = operations.add_mailbox(_target(ctx), address, user=user, tenant=tenant, force=force)
     except operations.OperationError as exc:
         _fail(str(exc))
     _emit([row], as_json)
@@ -164,16 +167,21 @@ def inbox(
     args: Annotated[list[str], typer.Argument(help="USER, or: get ITEM", metavar="USER | get ITEM")],
     save: Annotated[Path | None, typer.Option(help="with `get`: directory to save the attachments in")] = None,
     user: Annotated[str | None, typer.Option(help="with `get`: the item's user (else found by id)")] = None,
+    overwrite: Annotated[bool, typer.Option(help="with `get`: replace files in DIR (default: numbered names)")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """A user's inbox (`mailroom inbox alice`), or one item's attachments (`mailroom inbox get ID --save DIR`)."""
+    """A user's inbox (`mailroom inbox alice`), or one item's files (`mailroom inbox get ID --save DIR`).
+
+    `get` saves the attachments and the text and HTML bodies (body.txt, body.html); ITEM may be an
+    unambiguous prefix of the id (6 characters or more).
+    """
     target = _target(ctx)
     if args[0] == "get":
         if len(args) != 2 or save is None:
             _fail("usage: mailroom inbox get ITEM --save DIR", 2)
         try:
-            item = operations.inbox_item(target, args[1], user=user)
-            paths = operations.save_attachments(target, item, save)
+            item = operations.inbox_item(target, operations.resolve_message_id(target, args[1]), user=user)
+            paths = operations.save_attachments(target, item, save, bodies=True, overwrite=overwrite)
         except operations.OperationError as exc:
             _fail(str(exc))
         _emit([str(p) for p in paths], True) if as_json else sys.stdout.write("".join(f"{p}\n" for p in paths))
@@ -191,8 +199,9 @@ def raw(
     output: Annotated[Path, typer.Option("-o", "--output", help="file to write the decrypted email to")],
 ) -> None:
     """Decrypt the stored original of one email (an operator's tool; the file holds the email's content)."""
+    target = _target(ctx)
     try:
-        size = operations.save_raw(_target(ctx), message_id, output)
+        size = operations.save_raw(target, operations.resolve_message_id(target, message_id), output)
     except (operations.OperationError, MailroomError) as exc:
         _fail(f"{type(exc).__name__}: {exc}")
     sys.stderr.write(f"wrote {size} bytes to {output}\n")
@@ -322,9 +331,10 @@ def history(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """An email's execution timeline: each state with attempts, durations, errors, and redrives."""
+    target = _target(ctx)
     try:
-        result = operator.history(_target(ctx), reference)
-    except operator.OperatorError as exc:
+        result = operator.history(target, operations.resolve_message_id(target, reference))
+    except (operator.OperatorError, operations.OperationError) as exc:
         _fail(str(exc))
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
@@ -369,6 +379,10 @@ def replay(
             _fail(str(exc), 2)
         rows = operator.list_emails(target, status="failed", since=window, step=step, error=error)
         ids += [r["message_id"] for r in rows if r["message_id"] not in ids]
+    try:
+        ids = [operations.resolve_message_id(target, i) for i in ids]
+    except operations.OperationError as exc:
+        _fail(str(exc), 2)
     if not ids and failed:
         sys.stderr.write("nothing to replay: no email matches\n")
         _emit([], as_json, ["message_id", "action", "reason"])

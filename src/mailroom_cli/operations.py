@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import mimetypes
+import re
 import smtplib
 import ssl
 from collections.abc import Iterator, Sequence
@@ -19,10 +21,14 @@ from mailroom.adapters.kms import KmsKeyService
 from mailroom.crypto import decrypt_ses_object
 from mailroom.mime.filenames import safe_filename
 from mailroom.routing import in_domain
+from mailroom.sesformat import is_ses_message_id
 from mailroom.sinks import TempFileSink
 from mailroom.steps.inbox import DEDUP_PREFIX
 
 from mailroom_cli.target import Target
+
+MIN_PREFIX = 6
+_ID_PREFIX = re.compile(r"[0-9a-v]+")
 
 
 class OperationError(RuntimeError):
@@ -39,14 +45,39 @@ def _scan(target: Target, table: str, **kwargs: Any) -> Iterator[dict[str, Any]]
 # ---------------------------------------------------------------------------- mailboxes
 
 
-def add_mailbox(target: Target, address: str, *, user: str, tenant: str = "default") -> dict[str, str]:
-    """Register ``address`` (lower-cased) for ``user``; it must be in the stack's recipient domain."""
-    address = address.strip().lower()
+def add_mailbox(
+    target: Target, address: str, *, user: str, tenant: str = "default", force: bool = False
+) -> dict[str, str]:
+    """Register ``address`` (lower-cased) for ``user``; it must be in the stack's recipient domain.
+
+    An address that already feeds another user's inbox is refused (its mail would silently start going
+    elsewhere) unless ``force``; registering it again for the same user and tenant changes nothing.
+    """
+    address, user, tenant = address.strip().lower(), user.strip(), tenant.strip()
     domain = target.names.get("RecipientDomain")
     if "@" not in address or (domain and not in_domain(address, domain)):
         raise OperationError(f"{address!r} is not an address in the recipient domain {domain}")
+    if not user or not tenant:
+        raise OperationError("--user and --tenant must not be empty")
     item = {"address": address, "user": user, "tenant": tenant, "enabled": True}
-    target.client("dynamodb").put_item(TableName=target.name("MailboxTableName"), Item=to_item(item))
+    condition: dict[str, Any] = {}
+    if not force:
+        condition = {
+            "ConditionExpression": "attribute_not_exists(address) OR (#u = :u AND tenant = :t)",
+            "ExpressionAttributeNames": {"#u": "user"},
+            "ExpressionAttributeValues": {":u": {"S": user}, ":t": {"S": tenant}},
+        }
+    ddb = target.client("dynamodb")
+    try:
+        ddb.put_item(TableName=target.name("MailboxTableName"), Item=to_item(item), **condition)
+    except ddb.exceptions.ConditionalCheckFailedException:
+        current = from_item(
+            ddb.get_item(TableName=target.name("MailboxTableName"), Key={"address": {"S": address}})["Item"]
+        )
+        raise OperationError(
+            f"{address} already feeds user {current['user']} (tenant {current.get('tenant', 'default')}): "
+            "give --force to move it"
+        ) from None
     return {"address": address, "user": user, "tenant": tenant}
 
 
@@ -122,30 +153,70 @@ def inbox_item(target: Target, item_id: str, *, user: str | None = None) -> dict
     return matches[0]
 
 
-def save_attachments(target: Target, item: dict[str, Any], directory: Path) -> list[Path]:
-    """Download every attachment of ``item`` from the archive into ``directory``, checking each SHA-256."""
+def save_attachments(
+    target: Target, item: dict[str, Any], directory: Path, *, bodies: bool = False, overwrite: bool = False
+) -> list[Path]:
+    """Download every attachment of ``item`` from the archive into ``directory``, checking each SHA-256.
+
+    With ``bodies``, the text and HTML bodies too (``body.txt``, ``body.html``). An existing file is never
+    overwritten unless ``overwrite``: the new one gets a numbered name (``scan (2).pdf``).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     s3 = target.client("s3")
     bucket = str(item.get("archive_bucket") or target.name("ArchiveBucketName"))
-    saved: list[Path] = []
-    used: set[str] = set()
+    used: set[str] = set() if overwrite else {p.name.lower() for p in directory.iterdir()}
+    files: list[tuple[str, str, str | None]] = []  # (name, key, sha256)
     for number, attachment in enumerate(item.get("attachments") or [], start=1):
         # The parser made the name safe; made safe again here, a damaged or forged item cannot write
         # outside ``directory`` either (``../x``, an absolute path, a device name).
         content_type = str(attachment.get("content_type") or "application/octet-stream")
-        name = _unique(safe_filename(str(attachment.get("safe_filename") or ""), content_type, number), used)
+        name = safe_filename(str(attachment.get("safe_filename") or ""), content_type, number)
+        files.append((name, str(attachment["key"]), attachment.get("sha256")))
+    if bodies:
+        manifest = json.loads(s3.get_object(Bucket=bucket, Key=str(item["manifest_key"]))["Body"].read())
+        for part, name in (("text", "body.txt"), ("html", "body.html")):
+            ref = manifest.get(part)
+            if ref:
+                files.append((name, str(ref["key"]), ref.get("sha256")))
+    saved: list[Path] = []
+    for wanted, key, sha256 in files:
+        name = _unique(wanted, used)
         path = directory / name
         digest = hashlib.sha256()
-        body = s3.get_object(Bucket=bucket, Key=attachment["key"])["Body"]
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
         with path.open("wb") as out:
             while chunk := body.read(1 << 20):
                 digest.update(chunk)
                 out.write(chunk)
-        if digest.hexdigest() != attachment.get("sha256"):
+        if digest.hexdigest() != sha256:
             path.unlink()
             raise OperationError(f"{name}: the archived bytes do not match the recorded SHA-256")
         saved.append(path)
     return saved
+
+
+def resolve_message_id(target: Target, reference: str) -> str:
+    """An SES message id from itself or an unambiguous prefix of at least 6 characters (the tables show ids whole)."""
+    reference = reference.strip()
+    if is_ses_message_id(reference) or reference.startswith("arn:"):
+        return reference
+    if len(reference) < MIN_PREFIX or not _ID_PREFIX.fullmatch(reference):
+        raise OperationError(f"{reference!r} is neither an SES message id nor a prefix of one (6+ of [0-9a-v])")
+    found = sorted(
+        str(i["message_id"])
+        for i in _scan(
+            target,
+            target.name("StatusTableName"),
+            FilterExpression="begins_with(message_id, :p)",
+            ExpressionAttributeValues={":p": {"S": reference}},
+            ProjectionExpression="message_id",
+        )
+    )
+    if not found:
+        raise OperationError(f"no email whose id starts with {reference}")
+    if len(found) > 1:
+        raise OperationError(f"{reference} is ambiguous: {len(found)} emails start with it ({', '.join(found[:3])}…)")
+    return found[0]
 
 
 def _unique(name: str, used: set[str]) -> str:

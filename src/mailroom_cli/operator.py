@@ -194,7 +194,8 @@ def history(target: Target, reference: str) -> dict[str, Any]:
         elif kind == "ExecutionRedriven":
             timeline.append({"state": "(redriven)", "entered": at, "attempts": 0, "errors": []})
         elif kind in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted") and current is not None:
-            current.setdefault("errors", []).append(_error_of(event))
+            # The execution's own end repeats the last attempt's error: one error per attempt, and this apart.
+            current["execution_error"] = _error_of(event)
     simplified = [
         {
             "id": e["id"],

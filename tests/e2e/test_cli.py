@@ -54,6 +54,15 @@ def test_mailbox_send_inbox_get_and_raw_from_the_command_line(
         run("mailbox", "list", "--json").stdout
     )
     run("mailbox", "add", "someone@other.example", "--user", "x", code=1)  # not our domain
+    moved = run("mailbox", "add", f"PAPER@{domain}", "--user", "mallory", code=1)  # another user's, any case
+    assert "already feeds user paula" in moved.output
+    run("mailbox", "add", f"paper@{domain}", "--user", "paula", "--tenant", "t1")  # the same again: fine
+    run("mailbox", "add", f"blank@{domain}", "--user", " ", code=1)
+    run("mailbox", "add", f"moved@{domain}", "--user", "paula", "--tenant", "t1")
+    run("mailbox", "add", f"moved@{domain}", "--user", "otto", "--force")
+    assert {"address": f"moved@{domain}", "user": "otto", "tenant": "default"} in json.loads(
+        run("mailbox", "list", "--json").stdout
+    )
 
     document = tmp_path / "contract.pdf"
     document.write_bytes(pdf(2, seed=3))
@@ -73,10 +82,16 @@ def test_mailbox_send_inbox_get_and_raw_from_the_command_line(
         }
     ]
     saved = json.loads(run("inbox", "get", items[0]["id"], "--save", str(tmp_path / "out"), "--json").stdout)
-    assert [Path(p).read_bytes() for p in saved] == [document.read_bytes()]
+    assert [Path(p).name for p in saved] == ["contract.pdf", "body.txt"]  # the text body beside the files
+    assert Path(saved[0]).read_bytes() == document.read_bytes()
+    assert Path(saved[1]).read_text().strip() == "Sent with mailroom send."
+    # Again into the same directory, by a prefix of the id: nothing is overwritten.
+    again = json.loads(run("inbox", "get", message_id[:8], "--save", str(tmp_path / "out"), "--json").stdout)
+    assert [Path(p).name for p in again] == ["contract (2).pdf", "body (2).txt"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(Path(p).name for p in saved + again)
 
     raw = tmp_path / "raw.eml"
-    run("raw", message_id, "-o", str(raw))
+    run("raw", message_id[:10], "-o", str(raw))
     text = raw.read_bytes()
     assert text.startswith(b"Return-Path: <")  # SES's trace headers come first
     assert b"Subject: Contract" in text
@@ -131,7 +146,8 @@ def mailroom(
         (["local", "heal", "Bogus"], 2, "Bogus"),
         (["local", "fail", "Archive", "--times", "0"], 2, "at least 1"),
         (["raw", "0" * 40, "-o", "/nonexistent-dir/x.eml"], 1, "NoSuchKey"),
-        (["history", "not-an-id"], 1, "neither an execution ARN nor an SES message id"),
+        (["history", "not-an-id"], 1, "neither an SES message id nor a prefix"),
+        (["history", "012"], 1, "6+ of"),
     ],
 )
 def test_cli_errors_are_one_line_with_their_exit_code_and_no_traceback(
