@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from deployed_stack import create_status_table
 from mailroom.adapters.dynamodb import DynamoStatusStore, from_item
 from mailroom.adapters.kms import KmsKeyService
 from mailroom.envelope import Envelope, Verdicts
@@ -191,26 +192,7 @@ class Stack:
             ],
             BillingMode="PAY_PER_REQUEST",
         )
-        ddb.create_table(
-            TableName=STATUS_TABLE,
-            AttributeDefinitions=[
-                {"AttributeName": "message_id", "AttributeType": "S"},
-                {"AttributeName": "status", "AttributeType": "S"},
-                {"AttributeName": "updated_at", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "message_id", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "by-status",
-                    "KeySchema": [
-                        {"AttributeName": "status", "KeyType": "HASH"},
-                        {"AttributeName": "updated_at", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_status_table(ddb, STATUS_TABLE)
         # moto does not run executions unless asked to: a Pass state is all StartExecution needs.
         definition = {"StartAt": "Decrypt", "States": {"Decrypt": {"Type": "Pass", "End": True}}}
         machine_arn = sfn.create_state_machine(

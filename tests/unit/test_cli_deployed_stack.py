@@ -8,74 +8,22 @@ from typing import Any
 
 import boto3
 import pytest
+from deployed_stack import DELIVERED, FAILED, populate
 from moto import mock_aws
 from typer.testing import CliRunner
 
 from mailroom_cli.main import app
 
 REGION = "eu-west-1"
-MID = "0123456789abcdefghijklmnopqrstuv01234567"
-OTHER = "v" * 40
+MID = DELIVERED
+OTHER = FAILED
 
 
 @pytest.fixture
 def deployed(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
     monkeypatch.setenv("MAILROOM_STATE_DIR", str(tmp_path))  # no local stack to fall back on
     with mock_aws():
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        ddb.create_table(
-            TableName="prod-status",
-            KeySchema=[{"AttributeName": "message_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[
-                {"AttributeName": "message_id", "AttributeType": "S"},
-                {"AttributeName": "status", "AttributeType": "S"},
-                {"AttributeName": "updated_at", "AttributeType": "S"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "by-status",
-                    "KeySchema": [
-                        {"AttributeName": "status", "KeyType": "HASH"},
-                        {"AttributeName": "updated_at", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        ddb.create_table(
-            TableName="prod-mailboxes",
-            KeySchema=[{"AttributeName": "address", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "address", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        now = "2026-11-27T10:00:00.000+00:00"
-        for message_id, status, extra in (
-            (MID, "delivered", {"delivered_at": {"S": "2026-11-27T10:00:02.000+00:00"}}),
-            (OTHER, "failed", {"step": {"S": "Archive"}, "error": {"S": "StorageUnavailableError"}}),
-        ):
-            ddb.put_item(
-                TableName="prod-status",
-                Item={
-                    "message_id": {"S": message_id},
-                    "status": {"S": status},
-                    "received_at": {"S": now},
-                    "updated_at": {"S": now},
-                    **extra,
-                },
-            )
-        template = {
-            "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
-            "Outputs": {
-                "StatusTableName": {"Value": "prod-status"},
-                "MailboxTableName": {"Value": "prod-mailboxes"},
-                "RecipientDomain": {"Value": "in.example.com"},
-                "StateMachineArn": {"Value": "arn:aws:states:eu-west-1:123456789012:stateMachine:prod"},
-            },
-        }
-        boto3.client("cloudformation", region_name=REGION).create_stack(
-            StackName="mailroom-prod", TemplateBody=json.dumps(template)
-        )
+        populate(boto3.client("dynamodb", region_name=REGION), boto3.client("cloudformation", region_name=REGION))
         yield
 
 

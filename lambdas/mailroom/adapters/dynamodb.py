@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
@@ -19,6 +19,7 @@ from mailroom.ports import Failure
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import KeysAndAttributesTypeDef
 
 BATCH_GET_LIMIT: Final = 100
 CAUSE_LIMIT: Final = 4096  # a cause holds the error message and a stack trace; the history has it whole
@@ -39,6 +40,29 @@ def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     """DynamoDB attribute values → plain values."""
     return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def batch_get(
+    client: DynamoDBClient, table: str, keys: Sequence[dict[str, Any]], *, projection: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """The items of ``keys`` (consistent reads, 100 keys a call; unprocessed keys asked again a few times)."""
+    for start in range(0, len(keys), BATCH_GET_LIMIT):
+        pending = list(keys[start : start + BATCH_GET_LIMIT])
+        for attempt in range(_UNPROCESSED_ROUNDS):
+            if attempt:
+                time.sleep(0.05 * 2**attempt)  # unprocessed keys mean throttling: back off a little
+            request: KeysAndAttributesTypeDef = {"Keys": pending, "ConsistentRead": True}
+            if projection is not None:
+                request["ProjectionExpression"] = projection
+            with translated_dynamodb_errors(operation="BatchGetItem", table=table):
+                response = client.batch_get_item(RequestItems={table: request})
+            yield from (from_item(raw) for raw in response.get("Responses", {}).get(table, []))
+            unprocessed = response.get("UnprocessedKeys") or {}
+            pending = list(unprocessed[table]["Keys"]) if table in unprocessed else []
+            if not pending:
+                break
+        else:
+            raise DatabaseUnavailableError(f"DynamoDB BatchGetItem on {table} left keys unprocessed")
 
 
 def _values(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,27 +88,11 @@ class DynamoMailboxRegistry:
         """BatchGetItem (100 keys a call; unprocessed keys are asked again a few times)."""
         wanted = list(dict.fromkeys(a.lower() for a in addresses))
         found: dict[str, Mailbox] = {}
-        for start in range(0, len(wanted), BATCH_GET_LIMIT):
-            keys: list[dict[str, Any]] = [{"address": {"S": a}} for a in wanted[start : start + BATCH_GET_LIMIT]]
-            for attempt in range(_UNPROCESSED_ROUNDS):
-                if attempt:
-                    time.sleep(0.05 * 2**attempt)  # unprocessed keys mean throttling: back off a little
-                with translated_dynamodb_errors(operation="BatchGetItem", table=self._table):
-                    response = self._client.batch_get_item(
-                        RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
-                    )
-                for raw in response.get("Responses", {}).get(self._table, []):
-                    item = from_item(raw)
-                    if item.get("enabled", True):
-                        found[item["address"]] = Mailbox(
-                            address=item["address"], user=item["user"], tenant=item.get("tenant", "default")
-                        )
-                unprocessed = response.get("UnprocessedKeys") or {}
-                keys = list(unprocessed[self._table]["Keys"]) if self._table in unprocessed else []
-                if not keys:
-                    break
-            else:
-                raise DatabaseUnavailableError(f"DynamoDB BatchGetItem on {self._table} left keys unprocessed")
+        for item in batch_get(self._client, self._table, [{"address": {"S": a}} for a in wanted]):
+            if item.get("enabled", True):
+                found[item["address"]] = Mailbox(
+                    address=item["address"], user=item["user"], tenant=item.get("tenant", "default")
+                )
         return [found[a] for a in wanted if a in found]
 
 
@@ -208,27 +216,8 @@ class DynamoStatusStore:
 
     def known(self, message_ids: Sequence[str]) -> set[str]:
         """Which of ``message_ids`` have a status record (BatchGetItem, keys only)."""
-        wanted = list(dict.fromkeys(message_ids))
-        found: set[str] = set()
-        for start in range(0, len(wanted), BATCH_GET_LIMIT):
-            keys: list[dict[str, Any]] = [{"message_id": {"S": m}} for m in wanted[start : start + BATCH_GET_LIMIT]]
-            for attempt in range(_UNPROCESSED_ROUNDS):
-                if attempt:
-                    time.sleep(0.05 * 2**attempt)
-                with translated_dynamodb_errors(operation="BatchGetItem", table=self._table):
-                    response = self._client.batch_get_item(
-                        RequestItems={
-                            self._table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "message_id"}
-                        }
-                    )
-                found.update(str(i["message_id"]["S"]) for i in response.get("Responses", {}).get(self._table, []))
-                unprocessed = response.get("UnprocessedKeys") or {}
-                keys = list(unprocessed[self._table]["Keys"]) if self._table in unprocessed else []
-                if not keys:
-                    break
-            else:
-                raise DatabaseUnavailableError(f"DynamoDB BatchGetItem on {self._table} left keys unprocessed")
-        return found
+        keys = [{"message_id": {"S": m}} for m in dict.fromkeys(message_ids)]
+        return {str(i["message_id"]) for i in batch_get(self._client, self._table, keys, projection="message_id")}
 
     def mark_unenveloped(self, message_id: str, *, received_at: str, now: str) -> bool:
         """Record a stored email no notification announced: unroutable, reason ``no-envelope``.

@@ -6,18 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from mailroom.envelope import Verdicts as Verdicts  # the same five verdicts SES's notification gives
 from mailroom.mime.content import Content
-
-
-@dataclass(frozen=True)
-class Verdicts:
-    """SES's spam/virus verdicts and the SPF/DKIM/DMARC results, as the headers state them."""
-
-    spam: str | None = None
-    virus: str | None = None
-    spf: str | None = None
-    dkim: str | None = None
-    dmarc: str | None = None
 
 
 @dataclass(frozen=True)

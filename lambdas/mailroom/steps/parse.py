@@ -11,11 +11,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from mailroom.envelope import Verdicts
 from mailroom.errors import NoKnownRecipientError, VirusDetectedError
 from mailroom.layout import staging_manifest_key, staging_part_key
 from mailroom.manifests import put_bytes, put_manifest, read_bytes
-from mailroom.mime import Attachment, Limits, ParsedEmail, parse_email
+from mailroom.mime import Attachment, Limits, parse_email
 from mailroom.mime.content import DirectoryStore
 from mailroom.models import Decrypted, Manifest, ManifestFile, ObjectRef, Parsed
 from mailroom.ports import BlobStore, EnvelopeStore, MailboxRegistry
@@ -44,7 +43,7 @@ def parse(
     with tempfile.TemporaryDirectory(prefix="mailroom-parse-") as workdir:
         parsed = parse_email(raw, limits=limits, store=DirectoryStore(Path(workdir)))
         del raw
-        verdicts = envelope.verdicts or _header_verdicts(parsed)
+        verdicts = envelope.verdicts or parsed.verdicts  # the X-SES headers only where no notification said
         if verdicts.virus == "FAIL":
             raise VirusDetectedError("SES's virus scan gave the verdict FAIL")
         routing = route(envelope.recipients, domain=domain, registry=registry)
@@ -112,8 +111,3 @@ def _stage_body(
         return None
     data = body.encode("utf-8", "surrogateescape")
     return put_bytes(store, bucket, staging_part_key(message_id, name), data, content_type=content_type)
-
-
-def _header_verdicts(parsed: ParsedEmail) -> Verdicts:
-    v = parsed.verdicts
-    return Verdicts(spam=v.spam, virus=v.virus, spf=v.spf, dkim=v.dkim, dmarc=v.dmarc)
