@@ -135,11 +135,13 @@ def test_a_fault_at_a_step_loses_nothing_and_writes_nothing_twice(
     at = STEPS.index(step)
     if kind == "beyond_budget":
         assert timeline["redrive_count"] == 1
+        failed_at = next(s for s in timeline["states"] if s["state"] == step)
+        assert failed_at["execution_error"]["error"] == error.__name__  # the execution's end, kept apart
         assert (
             _attempts(timeline)
             == [
                 *[(s, 1, []) for s in STEPS[:at]],
-                (step, 1 + budget, [error.__name__] * (2 + budget)),  # each attempt's error, then the execution's
+                (step, 1 + budget, [error.__name__] * (1 + budget)),  # one error per attempt
                 ("(redriven)", 0, []),
                 (step, 1, []),
                 *[(s, 1, []) for s in STEPS[at + 1 :]],
