@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mailroom import composition
 from mailroom.adapters.dynamodb import DynamoStatusStore
 from mailroom.adapters.stepfunctions import StepFunctionsWorkflow
-from mailroom.observability import count, logger, metrics, tracer
+from mailroom.observability import count, logger, metrics
 from mailroom.settings import StarterSettings
 from mailroom.steps.start import Skipped, incoming_objects, start
 
@@ -70,7 +70,6 @@ def _poison_reason(exc: Exception) -> str:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """SQS event source entry point: returns ``batchItemFailures`` for the messages to redeliver."""
     count("Batches")

@@ -149,7 +149,6 @@ class LocalStack:
             self._patched.append(mocking.install(mock_path, aliases=mocking.state_machine_aliases(self.template)))
         self.runtime.log_path = str(opts.lambda_log) if opts.lambda_log else None
         self.runtime.overrides = {
-            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
             "POWERTOOLS_LOG_LEVEL": os.environ.get("MAILROOM_LOG_LEVEL", "INFO"),
         }
         for spec in self.provisioned.functions:
