@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from mailroom.batch import BatchProcessingError
 from mailroom.handlers import start
 from moto_stack import INCOMING, STATUS_TABLE, Configure, FakeLambdaContext, Stack, emitted_metrics, load_event
 
@@ -177,7 +177,7 @@ def test_a_missing_status_table_fails_the_message_so_sqs_redelivers_it(
 ) -> None:
     stack.dynamodb.delete_table(TableName=STATUS_TABLE)
 
-    # A batch whose every message failed is raised whole (Powertools), which SQS also redelivers.
+    # A batch whose every message failed is raised whole (as Powertools does), which SQS also redelivers.
     with pytest.raises(BatchProcessingError) as raised:
         start.handler(load_event("sqs_s3_put.json"), context)
 

@@ -134,7 +134,7 @@ def test_every_handler_names_a_module_file_under_lambdas(template: dict[str, Any
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
 def test_every_function_gets_exactly_the_variables_its_settings_read(template: dict[str, Any], logical_id: str) -> None:
     own = props(template["Resources"], logical_id)["Environment"]["Variables"]
-    expected = {name.upper() for name in FUNCTIONS[logical_id][1].model_fields}
+    expected = set(FUNCTIONS[logical_id][1].variables())
     assert set(own) == expected
 
 

@@ -7,18 +7,16 @@ import functools
 import json
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mailroom import composition
 from mailroom.adapters.dynamodb import DynamoStatusStore
 from mailroom.adapters.stepfunctions import StepFunctionsWorkflow
+from mailroom.batch import SqsRecord as SQSRecord
+from mailroom.batch import process_partial_response
 from mailroom.observability import count, logger, metrics
 from mailroom.settings import StarterSettings
 from mailroom.steps.start import Skipped, incoming_objects, start
-
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 @functools.cache
@@ -73,7 +71,4 @@ def _poison_reason(exc: Exception) -> str:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """SQS event source entry point: returns ``batchItemFailures`` for the messages to redeliver."""
     count("Batches")
-    response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
-    return dict(response)
+    return dict(process_partial_response(event, record_handler))
