@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -31,11 +30,13 @@ class BatchProcessingError(Exception):
         return "\n".join(parts)
 
 
-@dataclass(frozen=True)
 class SqsAttributes:
     """The message attributes SQS sets (the few we read, with Powertools' names)."""
 
-    raw: Mapping[str, Any] = field(repr=False)
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.raw = raw
 
     @property
     def approximate_receive_count(self) -> str:
@@ -43,11 +44,13 @@ class SqsAttributes:
         return str(self.raw.get("ApproximateReceiveCount", ""))
 
 
-@dataclass(frozen=True)
 class SqsRecord:
     """One record of an SQS event, as Lambda's event source mapping delivers it."""
 
-    raw_event: Mapping[str, Any] = field(repr=False)
+    __slots__ = ("raw_event",)
+
+    def __init__(self, raw_event: Mapping[str, Any]) -> None:
+        self.raw_event = raw_event
 
     @property
     def message_id(self) -> str:

@@ -4,24 +4,24 @@ State payloads stay far below Step Functions' 256 KB limit and never hold email 
 subject, addresses and attachment list travel in the manifest object, which lives in the staging
 bucket (then the archive) under the CMK.
 
-Frozen dataclasses, checked by hand, not pydantic: importing pydantic and building these schemas
-cost every cold start about 60 ms on a quiet 2-core machine (half of ``import boto3``), for eight
-flat records. The method names are pydantic's (``model_validate``, ``model_dump``, ...), so callers
-read the same. A payload that does not fit raises ``ValidationError`` (a ``ValueError``), whose
-message names the field and the problem, never the value (payloads may be a sender's input).
+Frozen records (``mailroom.records.Record``), checked by hand, not pydantic: importing pydantic and
+building these schemas cost every cold start about 60 ms on a quiet 2-core machine (half of
+``import boto3``), for nine small records. The method names are pydantic's (``model_validate``,
+``model_dump``, ...), so callers read the same. A payload that does not fit raises
+``ValidationError`` (a ``ValueError``), whose message names the field and the problem, never the
+value (payloads may be a sender's input).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
-import sys
 import types
 import typing
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, Self
 
+from mailroom.records import Record
 from mailroom.sesformat import is_ses_message_id
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -35,8 +35,7 @@ def _fail(where: str, problem: str) -> ValidationError:
     return ValidationError(f"{where}: {problem}")
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class _Model:
+class _Model(Record):
     """A frozen record with pydantic's method names; fields are checked on ``model_validate``."""
 
     _hints: ClassVar[dict[str, Any]]
@@ -51,11 +50,11 @@ class _Model:
             raise _fail(where or cls.__name__, f"expected an object, got {type(data).__name__}")
         hints = cls._field_types()
         values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            here = f"{where}.{f.name}" if where else f.name
-            if f.name in data:
-                values[f.name] = _convert(hints[f.name], data[f.name], here)
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+        for name in cls._record_fields:
+            here = f"{where}.{name}" if where else name
+            if name in data:
+                values[name] = _convert(hints[name], data[name], here)
+            elif name not in cls._record_defaults:
                 raise _fail(here, "field required")
         try:
             return cls(**values)
@@ -73,7 +72,7 @@ class _Model:
 
     def model_dump(self, *, mode: Literal["json", "python"] = "python") -> dict[str, Any]:
         """The record as a dict, nested records included (plain JSON types either way)."""
-        return dataclasses.asdict(self)
+        return {name: _dumped(value) for name, value in self._record_items()}
 
     def model_dump_json(self) -> str:
         """Compact JSON, fields in declaration order (the same record is always the same bytes)."""
@@ -81,15 +80,26 @@ class _Model:
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None) -> Self:
         """A copy with ``update`` applied."""
-        return dataclasses.replace(self, **(update or {}))
+        copy: Self = self.__replace__(**(update or {}))
+        return copy
 
     @classmethod
     def _field_types(cls) -> dict[str, Any]:
         hints = cls.__dict__.get("_hints")
         if hints is None:
-            hints = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
+            hints = typing.get_type_hints(cls)
             cls._hints = hints
         return hints
+
+
+def _dumped(value: Any) -> Any:
+    if isinstance(value, _Model):
+        return value.model_dump()
+    if isinstance(value, list):
+        return [_dumped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _dumped(v) for k, v in value.items()}
+    return value
 
 
 def _convert(kind: Any, value: Any, where: str) -> Any:
@@ -133,7 +143,6 @@ def _at_least_zero(where: str, value: int) -> None:
         raise _fail(where, "must be 0 or more")
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class ObjectRef(_Model):
     """One object in S3 with what we know of its bytes."""
 
@@ -148,7 +157,6 @@ class ObjectRef(_Model):
             raise _fail("sha256", "not a lowercase hex SHA-256 digest")
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class IncomingObject(_Model):
     """The Starter's execution input: one SES-written object, as the S3 event named it."""
 
@@ -165,7 +173,6 @@ class IncomingObject(_Model):
         _at_least_zero("size", self.size)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class Decrypted(_Model):
     """Decrypt's output: where the plaintext MIME now is."""
 
@@ -174,7 +181,6 @@ class Decrypted(_Model):
     mime: ObjectRef
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class Parsed(_Model):
     """Parse's output: where the manifest is, and counts for logs and metrics."""
 
@@ -185,7 +191,6 @@ class Parsed(_Model):
     attachments: int
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class Archived(_Model):
     """Archive's output: the manifest as archived (its references point into the archive)."""
 
@@ -194,7 +199,6 @@ class Archived(_Model):
     manifest: ObjectRef
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class Delivered(_Model):
     """Inbox's output, the execution's result on the happy path."""
 
@@ -204,7 +208,6 @@ class Delivered(_Model):
     new_items: int
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class Mailbox(_Model):
     """A registered address and whose inbox it feeds."""
 
@@ -213,7 +216,6 @@ class Mailbox(_Model):
     tenant: str
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class ManifestFile(_Model):
     """An attachment (or body) of the email and where its bytes are."""
 
@@ -229,7 +231,6 @@ class ManifestFile(_Model):
     location: ObjectRef
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class Manifest(_Model):
     """Everything downstream steps need to know about one email, without its bytes."""
 
