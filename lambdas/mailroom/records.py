@@ -22,6 +22,7 @@ class Record:
 
     _record_fields: ClassVar[tuple[str, ...]] = ()
     _record_defaults: ClassVar[dict[str, Any]] = {}
+    _record_unprinted: ClassVar[frozenset[str]] = frozenset()  # fields ``repr`` leaves out (streams, key material)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -70,7 +71,8 @@ class Record:
         return hash((type(self), *(getattr(self, n) for n in self._record_fields)))
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self._record_fields)})"
+        shown = (f"{n}={getattr(self, n)!r}" for n in self._record_fields if n not in self._record_unprinted)
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     def _record_items(self) -> Iterator[tuple[str, Any]]:
         """``(name, value)`` of every field, in declaration order."""

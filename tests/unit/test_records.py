@@ -53,3 +53,12 @@ def test_missing_and_unknown_keywords_are_type_errors() -> None:
         Point()  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="unexpected"):
         Point(x=1, w=2)  # type: ignore[call-arg]
+
+
+def test_fields_marked_unprinted_stay_out_of_repr() -> None:
+    class Secret(Record):
+        _record_unprinted: ClassVar[frozenset[str]] = frozenset({"key"})
+        name: str
+        key: bytes
+
+    assert repr(Secret(name="n", key=b"k")) == "Secret(name='n')"
