@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from mailroom_cli.local import mocking, redrive
+from mailroom_cli.local import mocking, redrive, speedups
 from mailroom_cli.local.control import ControlServer
 from mailroom_cli.local.events import StatusChangeWatcher
 from mailroom_cli.local.poller import SqsPoller
@@ -136,6 +136,7 @@ class LocalStack:
         self._patch_retry_clock()
         self._patch_start_execution()
         self._patched.append(redrive.install())
+        self._patched.append(speedups.install())  # moto's per-Task clients and per-execution ASL parsing
         self.template = SamTemplate(
             opts.template or template_path(),
             parameters={"RecipientDomain": opts.domain, "Stage": "local", **opts.parameters},

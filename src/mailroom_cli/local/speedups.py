@@ -1,0 +1,131 @@
+"""Where the local stack's CPU went, and the bounded patches of moto that take it back.
+
+Profiled with py-spy on the e2e bench (docs/benchmarks.md, "Local stack: where the CPU went"), moto
+spent most of the stack's CPU on work that does not depend on the email:
+
+- ``moto.stepfunctions.parser.asl.utils.boto_client.boto_client_for`` built a **new boto3 client
+  for every Task state** (a new botocore session each time, so the Lambda service model's JSON was
+  loaded and parsed again: four times per email). Here: one client per (region, service, endpoint),
+  shared by every execution (botocore clients are thread-safe).
+- ``ExecutionWorker._get_evaluation_entrypoint`` **parsed the ASL definition with ANTLR for every
+  execution** (lexer and parser in pure Python: about 40 ms per email on a quiet core). Here: the
+  parse tree is kept per definition text, and each execution still gets its own evaluation
+  components from moto's ``Preprocessor`` (they hold no state across executions, but building them
+  fresh keeps that moto's business).
+
+Nothing here changes what an execution does or records: the same components evaluate the same
+definition, and Lambda is still invoked through a real boto3 client over the local endpoint.
+``install()`` applies the patches in this process and returns the function that undoes them.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+_lock = threading.Lock()
+_installed = 0
+_restore: list[Callable[[], None]] = []
+
+
+def install() -> Callable[[], None]:
+    """Apply the patches (nested installs are counted); returns the undo function (idempotent)."""
+    global _installed
+    with _lock:
+        if _installed == 0:
+            _patch_task_clients()
+            _patch_definition_parsing()
+        _installed += 1
+    done = False
+
+    def uninstall() -> None:
+        global _installed
+        nonlocal done
+        with _lock:
+            if done:
+                return
+            done = True
+            _installed -= 1
+            if _installed == 0:
+                while _restore:
+                    _restore.pop()()
+
+    return uninstall
+
+
+def _patch_task_clients() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original: Callable[..., Any] = boto_client.boto_client_for
+    cache: dict[tuple[str, str, str], Any] = {}
+    cache_lock = threading.Lock()
+
+    @functools.wraps(original)
+    def cached_client(region: str, service: str, state_credentials: Any = None) -> Any:
+        if state_credentials is not None:  # a state that assumes a role: build its own, as moto does
+            return original(region=region, service=service, state_credentials=state_credentials)
+        from moto.core.models import botocore_stubber
+        from moto.settings import moto_server_port
+
+        # The endpoint is part of the key: a stack started later in this process has another port.
+        key = (region, service, "stubbed" if botocore_stubber.enabled else moto_server_port())
+        with cache_lock:
+            if key not in cache:
+                cache[key] = original(region=region, service=service)
+            return cache[key]
+
+    # lambda_eval_utils imported the function by name: replace it there too.
+    modules = (boto_client, lambda_eval_utils)
+    for module in modules:
+        setattr(module, "boto_client_for", cached_client)  # noqa: B010 - moto's module attribute, on purpose
+
+    def restore() -> None:
+        for module in modules:
+            setattr(module, "boto_client_for", original)  # noqa: B010
+        cache.clear()
+
+    _restore.append(restore)
+
+
+def _patch_definition_parsing() -> None:
+    import importlib
+
+    from moto.stepfunctions.parser.asl.parse.asl_parser import ASLParserException
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    # ANTLR's runtime and moto's generated lexer/parser are untyped: reached as Any.
+    antlr4: Any = importlib.import_module("antlr4")
+    runtime = "moto.stepfunctions.parser.asl.antlr.runtime"
+    lexer_class: Any = importlib.import_module(f"{runtime}.ASLLexer").ASLLexer
+    parser_class: Any = importlib.import_module(f"{runtime}.ASLParser").ASLParser
+    listener_class: Any = importlib.import_module("moto.stepfunctions.parser.asl.parse.asl_parser").SyntaxErrorListener
+
+    original = ExecutionWorker._get_evaluation_entrypoint
+
+    @functools.lru_cache(maxsize=64)
+    def parse_tree(definition: str) -> Any:
+        # AmazonStateLanguageParser.parse without the preprocessing step (its first half, verbatim).
+        errors = listener_class()
+        parser = parser_class(antlr4.CommonTokenStream(lexer_class(antlr4.InputStream(definition))))
+        parser.removeErrorListeners()
+        parser.addErrorListener(errors)
+        tree = parser.state_machine()
+        if errors.errors:
+            raise ASLParserException(errors=errors.errors)
+        return tree
+
+    def entrypoint(worker: ExecutionWorker) -> Any:
+        tree = parse_tree(worker._evaluation_details.state_machine_details.definition)
+        return Preprocessor().visit(tree)
+
+    setattr(ExecutionWorker, "_get_evaluation_entrypoint", entrypoint)  # noqa: B010
+
+    def restore() -> None:
+        setattr(ExecutionWorker, "_get_evaluation_entrypoint", original)  # noqa: B010
+        parse_tree.cache_clear()
+
+    _restore.append(restore)
