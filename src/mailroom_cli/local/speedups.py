@@ -65,16 +65,16 @@ def _patch_task_clients() -> None:
 
     @functools.wraps(original)
     def cached_client(region: str, service: str, state_credentials: Any = None) -> Any:
-        if state_credentials is not None:  # a state that assumes a role: build its own, as moto does
-            return original(region=region, service=service, state_credentials=state_credentials)
         from moto.core.models import botocore_stubber
         from moto.settings import moto_server_port
 
-        # The endpoint is part of the key: a stack started later in this process has another port.
+        # moto builds every such client with the same fixed keys whatever the state's credentials
+        # (it ignores them), so one client serves all. The endpoint is part of the key: a stack
+        # started later in this process listens on another port.
         key = (region, service, "stubbed" if botocore_stubber.enabled else moto_server_port())
         with cache_lock:
             if key not in cache:
-                cache[key] = original(region=region, service=service)
+                cache[key] = original(region=region, service=service, state_credentials=state_credentials)
             return cache[key]
 
     # lambda_eval_utils imported the function by name: replace it there too.

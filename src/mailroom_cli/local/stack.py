@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from mailroom_cli.local import mocking, redrive, speedups
+from mailroom_cli.local import mocking, redrive, speedups, transport
 from mailroom_cli.local.control import ControlServer
 from mailroom_cli.local.events import StatusChangeWatcher
 from mailroom_cli.local.poller import SqsPoller
@@ -122,6 +122,9 @@ class LocalStack:
         # moto's backends live in this process: a stack started after another must begin empty.
         reset = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
         urllib.request.urlopen(reset, timeout=30).close()  # noqa: S310 - our own loopback endpoint
+        if transport.enabled():
+            # boto3 calls from this process go straight to the server's WSGI app (no socket); others use HTTP.
+            self._patched.append(transport.install(self._server._server.app, opts.host, opts.aws_port))
         self._set_env(
             {
                 **FAKE_CREDENTIALS,
