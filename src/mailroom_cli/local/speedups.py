@@ -13,6 +13,10 @@ spent most of the stack's CPU on work that does not depend on the email:
   components from moto's ``Preprocessor`` (they hold no state across executions, but building them
   fresh keeps that moto's business).
 
+- ``DomainDispatcherApplication.get_backend_for_host`` matched the request's host against every
+  backend's URL patterns (hundreds of regular expressions), under the dispatcher's global lock, for
+  **every request**. The answer depends on the host string alone: here it is remembered per host.
+
 Nothing here changes what an execution does or records: the same components evaluate the same
 definition, and Lambda is still invoked through a real boto3 client over the local endpoint.
 ``install()`` applies the patches in this process and returns the function that undoes them.
@@ -37,6 +41,7 @@ def install() -> Callable[[], None]:
         if _installed == 0:
             _patch_task_clients()
             _patch_definition_parsing()
+            _patch_backend_lookup()
         _installed += 1
     done = False
 
@@ -127,5 +132,27 @@ def _patch_definition_parsing() -> None:
     def restore() -> None:
         setattr(ExecutionWorker, "_get_evaluation_entrypoint", original)  # noqa: B010
         parse_tree.cache_clear()
+
+    _restore.append(restore)
+
+
+def _patch_backend_lookup() -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.get_backend_for_host
+    known: dict[str | None, Any] = {}
+
+    @functools.wraps(original)
+    def get_backend_for_host(dispatcher: DomainDispatcherApplication, host: str | None) -> Any:
+        # Called under the dispatcher's own lock; the patterns are fixed at import, so the answer is too.
+        if host not in known:
+            known[host] = original(dispatcher, host)
+        return known[host]
+
+    setattr(DomainDispatcherApplication, "get_backend_for_host", get_backend_for_host)  # noqa: B010
+
+    def restore() -> None:
+        setattr(DomainDispatcherApplication, "get_backend_for_host", original)  # noqa: B010
+        known.clear()
 
     _restore.append(restore)
