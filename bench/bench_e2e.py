@@ -453,7 +453,8 @@ def tables(rows: list[dict[str, Any]]) -> str:
     """Markdown: throughput and latency per case, transitions, Lambda durations, failures."""
     out = [
         "| emails | email size | SMTP threads | delivered | emails/s | in-process emails/s | e2e ÷ in-process "
-        "| CPU ms per email: stack (whole process) | S3 event → delivered p50 / p95 ms | SMTP send → delivered p50 / p95 ms "
+        "| CPU ms per email: stack (whole process) | S3 event → delivered p50 / p95 ms "
+        "| SMTP send → delivered p50 / p95 ms "
         "| load avg before → after |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
