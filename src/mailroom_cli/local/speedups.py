@@ -20,6 +20,10 @@ spent most of the stack's CPU on work that does not depend on the email:
   backend's URL patterns (hundreds of regular expressions), under the dispatcher's global lock, for
   **every request**. The answer depends on the host string alone: here it is remembered per host.
 
+- Two lookups redone for every request or state: moto's ``method_names_from_class`` (``inspect.getmembers``
+  of the response class, per request) and ``jsonpath_ng``'s ``parse`` of each JSONPath in the ASL (a
+  PLY parser, per state and per execution). Both are pure functions of their argument: remembered.
+
 Nothing here changes what an execution does or records: the same components evaluate the same
 definition, and Lambda is still invoked through a real boto3 client over the local endpoint.
 ``install()`` applies the patches in this process and returns the function that undoes them.
@@ -49,6 +53,7 @@ def install() -> Callable[[], None]:
             _patch_task_clients()
             _patch_definition_parsing()
             _patch_backend_lookup()
+            _patch_per_request_lookups()
         _installed += 1
     done = False
 
@@ -189,3 +194,36 @@ def _patch_backend_lookup() -> None:
         known.clear()
 
     _restore.append(restore)
+
+
+def _patch_per_request_lookups() -> None:
+    from moto.core import responses
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    # (module, attribute): moto imported each by name, so each is replaced where it is looked up.
+    targets = [(responses, "method_names_from_class"), (json_path, "parse"), (result_path, "parse")]
+    originals = [(module, name, getattr(module, name)) for module, name in targets]
+    for module, name, function in originals:
+        setattr(module, name, _remembered(function))
+
+    def restore() -> None:
+        for module, name, function in originals:
+            setattr(module, name, function)
+
+    _restore.append(restore)
+
+
+def _remembered(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``function`` of one hashable argument, computed once per argument (results are not mutated by callers)."""
+    known: dict[Any, Any] = {}
+
+    @functools.wraps(function)
+    def lookup(argument: Any) -> Any:
+        try:
+            return known[argument]
+        except KeyError:
+            result = known[argument] = function(argument)
+            return result
+
+    return lookup
