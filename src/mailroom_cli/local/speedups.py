@@ -24,6 +24,12 @@ spent most of the stack's CPU on work that does not depend on the email:
   of the response class, per request) and ``jsonpath_ng``'s ``parse`` of each JSONPath in the ASL (a
   PLY parser, per state and per execution). Both are pure functions of their argument: remembered.
 
+- ``SQSBackend.receive_message`` checked each message's retention through ``get_queue_attributes``,
+  which computes *every* attribute of the queue three times, counts of visible, in-flight and
+  delayed messages included: a pass over the whole queue per message received, quadratic in the
+  backlog (16% of the stack's CPU while 300 queued emails drained). Here: the queue's retention
+  period, read directly; the same comparison.
+
 Nothing here changes what an execution does or records: the same components evaluate the same
 definition, and Lambda is still invoked through a real boto3 client over the local endpoint.
 ``install()`` applies the patches in this process and returns the function that undoes them.
@@ -54,6 +60,7 @@ def install() -> Callable[[], None]:
             _patch_definition_parsing()
             _patch_backend_lookup()
             _patch_per_request_lookups()
+            _patch_sqs_retention_check()
         _installed += 1
     done = False
 
@@ -227,3 +234,22 @@ def _remembered(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
             return result
 
     return lookup
+
+
+def _patch_sqs_retention_check() -> None:
+    from moto.core.utils import unix_time  # the clock moto.sqs.models uses
+    from moto.sqs import models
+
+    original = models.SQSBackend.is_message_valid_based_on_retention_period
+
+    @functools.wraps(original)
+    def is_message_valid_based_on_retention_period(backend: Any, queue_name: str, message: Any) -> bool:
+        retention_period = int(backend.get_queue(queue_name).message_retention_period)
+        return bool(retention_period + message.sent_timestamp / 1000 > unix_time())
+
+    setattr(models.SQSBackend, "is_message_valid_based_on_retention_period", is_message_valid_based_on_retention_period)  # noqa: B010
+
+    def restore() -> None:
+        setattr(models.SQSBackend, "is_message_valid_based_on_retention_period", original)  # noqa: B010
+
+    _restore.append(restore)
