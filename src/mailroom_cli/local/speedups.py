@@ -1,7 +1,7 @@
 """Where the local stack's CPU went, and the bounded patches of moto that take it back.
 
-Profiled with py-spy on the e2e bench (docs/benchmarks.md, "Local stack: where the CPU went"), moto
-spent most of the stack's CPU on work that does not depend on the email:
+Profiled with py-spy on the e2e bench (docs/benchmarks.md, "Issue 14: the local stack's overhead"),
+moto spent much of the stack's CPU on work that does not depend on the email:
 
 - ``moto.stepfunctions.parser.asl.utils.boto_client.boto_client_for`` built a **new boto3 client
   for every Task state** (a new botocore session each time, so the Lambda service model's JSON was
@@ -19,19 +19,18 @@ spent most of the stack's CPU on work that does not depend on the email:
 - ``DomainDispatcherApplication.get_backend_for_host`` matched the request's host against every
   backend's URL patterns (hundreds of regular expressions), under the dispatcher's global lock, for
   **every request**. The answer depends on the host string alone: here it is remembered per host.
-
 - Two lookups redone for every request or state: moto's ``method_names_from_class`` (``inspect.getmembers``
   of the response class, per request) and ``jsonpath_ng``'s ``parse`` of each JSONPath in the ASL (a
   PLY parser, per state and per execution). Both are pure functions of their argument: remembered.
-
 - ``SQSBackend.receive_message`` checked each message's retention through ``get_queue_attributes``,
   which computes *every* attribute of the queue three times, counts of visible, in-flight and
   delayed messages included: a pass over the whole queue per message received, quadratic in the
   backlog (16% of the stack's CPU while 300 queued emails drained). Here: the queue's retention
   period, read directly; the same comparison.
 
-Nothing here changes what an execution does or records: the same components evaluate the same
-definition, and Lambda is still invoked through a real boto3 client over the local endpoint.
+Nothing here changes what an execution does or records, or what a call answers: the same components
+evaluate the same definition, Lambda is still invoked through a real boto3 client, every response
+still comes from moto. The socket that used to sit between them is transport.py's business.
 ``install()`` applies the patches in this process and returns the function that undoes them.
 """
 
