@@ -15,7 +15,9 @@ Interpreters:
   packaged, when the build's native wheels match this machine. ``sam build`` targets arm64
   (``Architectures: [arm64]``); on an x86_64 machine its ``.so`` files cannot load, so the bench
   installs the same ``lambdas/requirements.txt`` for this machine into ``.aws-sam/coldstart-host/``
-  (once; pip, from the registry) and measures that instead: same Python, same packages, host wheels.
+  (once; pip, from the registry) and measures that instead: same Python, same packages, host wheels,
+  and the same bytecode state as the build (no ``.pyc`` unless the build has them: Lambda's
+  ``/var/task`` is read-only, so a module shipped without bytecode is compiled at every cold start).
   ``--with PACKAGE`` measures that install plus a package as well (a module that fails to import is
   reported as such: the figure a deployed function would not even reach).
 
@@ -151,20 +153,45 @@ def importtime_top(interp: Interpreter, module: str, top: int = 5, runs: int = 3
     return fixed + sorted(medians.items(), key=lambda kv: kv[1], reverse=True)[:top]
 
 
-def host_mirror(python: str, extras: list[str]) -> Path:
-    """``lambdas/requirements.txt`` (+ ``extras``) and ``lambdas/mailroom`` for this machine (pip ``--target``)."""
+def build_has_bytecode() -> bool:
+    """Whether the build ships ``.pyc`` files (``tools/sam_build.sh`` compiles them; plain ``sam build`` does not)."""
+    return any(BUILD.glob("*Function/mailroom/handlers/__pycache__/*.pyc"))
+
+
+def host_mirror(python: str, extras: list[str], bytecode: bool) -> Path:
+    """``lambdas/requirements.txt`` (+ ``extras``) and ``lambdas/mailroom`` for this machine (pip ``--target``).
+
+    Like the build: without ``.pyc`` files unless the build has them (then compiled the same way), since on
+    Lambda ``/var/task`` is read-only and a module without bytecode is compiled at every cold start.
+    """
     target = HOST_MIRROR.with_name(HOST_MIRROR.name + "".join(f"+{e}" for e in extras))
     stamp = target / ".requirements"
     wanted = (ROOT / "lambdas" / "requirements.txt").read_text() + "".join(f"{e}\n" for e in extras)
+    wanted += f"# bytecode: {bytecode}\n"
     if not (stamp.exists() and stamp.read_text() == wanted):
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
         print(f"installing lambdas/requirements.txt {' '.join(extras)} into {target} ...", file=sys.stderr)
-        command = [python, "-m", "pip", "install", "--quiet", "--target", str(target), "-r", "lambdas/requirements.txt"]
-        subprocess.run([*command, *extras], cwd=ROOT, check=True, capture_output=True)
+        command = [python, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(target)]
+        subprocess.run([*command, "-r", "lambdas/requirements.txt", *extras], cwd=ROOT, check=True, capture_output=True)
         stamp.write_text(wanted)
     shutil.rmtree(target / "mailroom", ignore_errors=True)
     shutil.copytree(ROOT / "lambdas" / "mailroom", target / "mailroom", ignore=shutil.ignore_patterns("__pycache__"))
+    for cache in target.rglob("__pycache__"):
+        shutil.rmtree(cache, ignore_errors=True)
+    if bytecode:
+        compile_all = [
+            python,
+            "-m",
+            "compileall",
+            "-q",
+            "-j",
+            "0",
+            "--invalidation-mode",
+            "unchecked-hash",
+            str(target),
+        ]
+        subprocess.run(compile_all, check=True, capture_output=True)
     return target
 
 
@@ -187,10 +214,12 @@ def interpreters(use_build: bool, extras: list[str]) -> list[tuple[Interpreter, 
     if builds and not _foreign_binaries(next(iter(map(Path, builds.values())))):
         found.append((Interpreter(f"sam build, {version.strip()}", python313, ""), builds))
     else:
-        label = f"lambdas/requirements.txt for {platform.machine()}, {version.strip()}"
-        found.append((Interpreter(label, python313, str(host_mirror(python313, []))), {}))
+        bytecode = build_has_bytecode()
+        shipped = "with .pyc, as tools/sam_build.sh ships" if bytecode else "sources only, as plain sam build ships"
+        label = f"lambdas/requirements.txt for {platform.machine()}, {version.strip()} ({shipped})"
+        found.append((Interpreter(label, python313, str(host_mirror(python313, [], bytecode))), {}))
         if extras:
-            mirror = str(host_mirror(python313, extras))
+            mirror = str(host_mirror(python313, extras, bytecode))
             found.append((Interpreter(f"{label} + {' '.join(extras)}", python313, mirror), {}))
     return found
 
@@ -328,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="PACKAGE",
-        help="also measure the host install with this package added (e.g. aws-xray-sdk)",
+        help="also measure the host install with this package added (what a candidate dependency would cost)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args([] if argv is None else argv)

@@ -61,7 +61,7 @@ def main() -> None:
         if not args.no_cost:
             _suite("cost_model", ["--e2e", str(e2e_json)] if e2e_json.exists() else [])
     if args.coldstart:
-        _suite("bench_coldstart", ["--with", "aws-xray-sdk"])
+        _suite("bench_coldstart", [])
 
 
 if __name__ == "__main__":

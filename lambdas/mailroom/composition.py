@@ -6,7 +6,7 @@ it runs. SDK retries stay short: the state machine's Retry owns the long backoff
 
 from __future__ import annotations
 
-import functools
+import threading
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
@@ -26,9 +26,19 @@ CLIENT_CONFIG: Final = Config(
 )
 
 
-@functools.cache
+_clients: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
 def _client(service: str) -> Any:
-    return boto3.session.Session().client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+    # Locked: concurrent first calls (local mode runs invocations on many threads) build one client, not several.
+    client = _clients.get(service)
+    if client is None:
+        with _lock:
+            client = _clients.get(service)
+            if client is None:
+                client = _clients[service] = boto3.session.Session().client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+    return client
 
 
 def s3() -> S3Client:
@@ -57,4 +67,5 @@ def stepfunctions() -> SFNClient:
 
 def reset() -> None:
     """Forget every client (tests, and local mode after its endpoint changes)."""
-    _client.cache_clear()
+    with _lock:
+        _clients.clear()

@@ -7,7 +7,6 @@ import hashlib
 import queue
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Final
 
 from cryptography.exceptions import InvalidTag
@@ -20,13 +19,13 @@ from mailroom.errors import (
     UnsupportedAlgorithmError,
 )
 from mailroom.ports import KeyService, Readable, Sink
+from mailroom.records import Record
 from mailroom.sesformat import DATA_KEY_BYTES, TAG_BYTES, EnvelopeMetadata, is_account_id, is_ses_message_id
 
 CHUNK_SIZE: Final = 1 << 20
 
 
-@dataclass(frozen=True)
-class DecryptedObject:
+class DecryptedObject(Record):
     """What was published: plaintext length, its SHA-256 (hex) and the envelope it came in."""
 
     size: int

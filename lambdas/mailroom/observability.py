@@ -1,6 +1,11 @@
-"""Logger, metrics and tracer, shared by every handler, and the wrapper that makes a handler a step.
+"""Logger and metrics, shared by every handler, and the wrapper that makes a handler a step.
 
 Logs carry identifiers, sizes and error names only: never addresses, subjects, content or keys.
+
+No tracing SDK: the AWS X-Ray SDKs are in maintenance mode (end of support 2027-02-25), and
+``Tracing: Active`` on the functions and the state machine already records each invocation's
+service segments. Custom spans, if ever wanted, come from OpenTelemetry (the ADOT layer): see
+docs/observability.md.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -17,7 +22,6 @@ from mailroom.errors import MailroomError, NoKnownRecipientError, PermanentError
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
@@ -36,7 +40,7 @@ def step(name: str) -> Callable[[Callable[[Mapping[str, Any]], dict[str, Any]]],
     """Make ``run(event) -> result`` the Lambda handler of state ``name``.
 
     Adds the Lambda context and the SES message id (as correlation id) to every log line, flushes
-    metrics, traces, and counts each raised taxonomy error by step and name before re-raising it
+    metrics, and counts each raised taxonomy error by step and name before re-raising it
     unchanged: its class name is what the state machine's Retry and Catch match.
     """
 
@@ -44,12 +48,10 @@ def step(name: str) -> Callable[[Callable[[Mapping[str, Any]], dict[str, Any]]],
         @functools.wraps(run)
         @logger.inject_lambda_context(clear_state=True)
         @metrics.log_metrics
-        @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
         def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             message_id = event.get("message_id") if isinstance(event, dict) else None
             if isinstance(message_id, str):
                 logger.set_correlation_id(message_id)
-                tracer.put_annotation(key="message_id", value=message_id)
             logger.append_keys(step=name)
             try:
                 result = run(event)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol
+
+from mailroom.records import Record
 
 if TYPE_CHECKING:
     from mailroom.envelope import Envelope
@@ -28,11 +29,11 @@ class ReadableStream(Readable, Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class StoredObject:
+class StoredObject(Record):
     """An object opened for reading: its body stream, user metadata and length in bytes."""
 
-    body: ReadableStream = field(repr=False)
+    _record_unprinted: ClassVar[frozenset[str]] = frozenset({"body"})
+    body: ReadableStream
     metadata: Mapping[str, str]
     size: int
 
@@ -164,8 +165,7 @@ class StatusStore(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Failure:
+class Failure(Record):
     """Where and why an execution failed (from its history)."""
 
     execution_arn: str

@@ -13,11 +13,11 @@ import binascii
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final
+from typing import ClassVar, Final
 
 from mailroom.errors import EncryptionMetadataError, UnsupportedAlgorithmError
+from mailroom.records import Record
 
 KEY_V2: Final = "x-amz-key-v2"
 KEY_V1: Final = "x-amz-key"
@@ -74,12 +74,12 @@ def ses_material_description(*, message_id: str, rule_name: str, account_id: str
     }
 
 
-@dataclass(frozen=True)
-class EnvelopeMetadata:
+class EnvelopeMetadata(Record):
     """The validated client-side-encryption metadata of one SES object."""
 
-    wrapped_key: bytes = field(repr=False)
-    iv: bytes = field(repr=False)
+    _record_unprinted: ClassVar[frozenset[str]] = frozenset({"wrapped_key", "iv"})
+    wrapped_key: bytes
+    iv: bytes
     material_description: Mapping[str, str]
     plaintext_length: int
 

@@ -3,37 +3,75 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from typing import Self
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Any, ClassVar, Self
 
 from mailroom.errors import ConfigurationError
+from mailroom.records import Record
 
 SES_MAX_MESSAGE_BYTES = 40 * 1024 * 1024
+_STATE_MACHINE_ARN = r"arn:aws[-a-z]*:states:[-a-z0-9]+:\d{12}:stateMachine:.+"
 
 
-class _Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _Settings(Record):
+    """Fields are ``str`` or ``int``; ``_patterns`` (str) and ``_bounds`` (int, inclusive) constrain them."""
+
+    _patterns: ClassVar[dict[str, str]] = {}
+    _bounds: ClassVar[dict[str, tuple[int, int | None]]] = {}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
         """Field ``x_y`` comes from variable ``X_Y``; a missing or empty variable is an error, not ``""``."""
         env = os.environ if environ is None else environ
-        values = {name: env[name.upper()] for name in cls.model_fields if env.get(name.upper())}
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
-            )
-            raise ConfigurationError(f"{cls.__name__} is invalid: {problems}") from None
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for name in cls._record_fields:
+            variable = name.upper()
+            raw = env.get(variable)
+            if not raw:
+                if name not in cls._record_defaults:
+                    problems.append(f"{variable}: Field required")
+                continue
+            problem = cls._check(name, raw)
+            if problem:
+                problems.append(f"{variable}: {problem}")
+            else:
+                values[name] = int(raw) if name in cls._bounds else raw
+        if problems:
+            raise ConfigurationError(f"{cls.__name__} is invalid: {'; '.join(problems)}")
+        return cls(**values)
+
+    @classmethod
+    def variables(cls) -> list[str]:
+        """The environment variables this function reads."""
+        return [name.upper() for name in cls._record_fields]
+
+    @classmethod
+    def _check(cls, name: str, raw: str) -> str | None:
+        """What is wrong with ``raw`` as the value of field ``name`` (None: nothing)."""
+        if name in cls._bounds:
+            try:
+                number = int(raw)
+            except ValueError:
+                return "Input should be a valid integer"
+            low, high = cls._bounds[name]
+            if number < low:
+                return f"Input should be at least {low}"
+            if high is not None and number > high:
+                return f"Input should be at most {high}"
+            return None
+        pattern = cls._patterns.get(name)
+        if pattern is not None and not re.fullmatch(pattern, raw):
+            return f"String should match pattern '{pattern}'"
+        return None
 
 
 class StarterSettings(_Settings):
     """The Starter: which state machine, where status records go, where SES writes."""
 
-    state_machine_arn: str = Field(pattern=r"^arn:aws[-a-z]*:states:[-a-z0-9]+:\d{12}:stateMachine:.+$")
+    _patterns: ClassVar[dict[str, str]] = {"state_machine_arn": _STATE_MACHINE_ARN}
+    state_machine_arn: str
     status_table: str
     incoming_bucket: str
     incoming_prefix: str = "inbound/"
@@ -44,8 +82,10 @@ class DecryptSettings(_Settings):
 
     incoming_bucket: str
     staging_bucket: str
-    account_id: str = Field(pattern=r"^\d{12}$")
-    max_message_bytes: int = Field(default=SES_MAX_MESSAGE_BYTES, gt=0)
+    _patterns: ClassVar[dict[str, str]] = {"account_id": r"\d{12}"}
+    _bounds: ClassVar[dict[str, tuple[int, int | None]]] = {"max_message_bytes": (1, None)}
+    account_id: str
+    max_message_bytes: int = SES_MAX_MESSAGE_BYTES
 
 
 class ParseSettings(_Settings):
@@ -54,7 +94,8 @@ class ParseSettings(_Settings):
     staging_bucket: str
     mailbox_table: str
     status_table: str
-    recipient_domain: str = Field(pattern=r"^[A-Za-z0-9.-]+$")
+    _patterns: ClassVar[dict[str, str]] = {"recipient_domain": r"[A-Za-z0-9.-]+"}
+    recipient_domain: str
 
 
 class ArchiveSettings(_Settings):
@@ -81,11 +122,17 @@ class RecorderSettings(_Settings):
 class WatchdogSettings(_Settings):
     """Watchdog: which state machine, the status records, when a failed email is restarted, what to sweep."""
 
-    state_machine_arn: str = Field(pattern=r"^arn:aws[-a-z]*:states:[-a-z0-9]+:\d{12}:stateMachine:.+$")
+    _patterns: ClassVar[dict[str, str]] = {"state_machine_arn": _STATE_MACHINE_ARN}
+    state_machine_arn: str
     status_table: str
-    restart_after_days: int = Field(default=12, ge=1, le=13)
+    _bounds: ClassVar[dict[str, tuple[int, int | None]]] = {
+        "restart_after_days": (1, 13),
+        "sweep_after_minutes": (1, None),
+        "sweep_lookback_hours": (1, None),
+    }
+    restart_after_days: int = 12
     incoming_bucket: str
     incoming_prefix: str = "inbound/"
     # A notification normally follows its object within seconds; 15 minutes leaves room for SNS retries.
-    sweep_after_minutes: int = Field(default=15, ge=1)
-    sweep_lookback_hours: int = Field(default=48, ge=1)
+    sweep_after_minutes: int = 15
+    sweep_lookback_hours: int = 48

@@ -14,7 +14,7 @@ from mailroom import composition  # imports no Powertools
 from moto import mock_aws
 from moto_stack import ENVIRONMENT, Clients, Configure, FakeLambdaContext, Stack, make_clients
 
-POWERTOOLS_VARIABLES = ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_TRACE_DISABLED")
+POWERTOOLS_VARIABLES = ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE")
 
 
 def _cold_import(*names: str) -> list[ModuleType]:

@@ -46,7 +46,6 @@ Configure = Callable[..., None]  # the `configure` fixture: NAME="value" sets a 
 ENVIRONMENT: Final = {
     "POWERTOOLS_SERVICE_NAME": "mailroom",
     "POWERTOOLS_METRICS_NAMESPACE": "Mailroom",
-    "POWERTOOLS_TRACE_DISABLED": "1",
     "STATUS_TABLE": STATUS_TABLE,
     "INCOMING_PREFIX": PREFIX,
     "INCOMING_BUCKET": INCOMING,

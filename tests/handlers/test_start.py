@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from mailroom.batch import BatchProcessingError
 from mailroom.handlers import start
 from moto_stack import DOMAIN, STATUS_TABLE, Configure, FakeLambdaContext, Stack, emitted_metrics, load_event
 
@@ -245,7 +245,7 @@ def test_a_missing_status_table_fails_the_message_before_any_execution_starts(
 ) -> None:
     stack.dynamodb.delete_table(TableName=STATUS_TABLE)
 
-    # A batch whose every message failed is raised whole (Powertools), which SQS also redelivers.
+    # A batch whose every message failed is raised whole (as Powertools does), which SQS also redelivers.
     with pytest.raises(BatchProcessingError) as raised:
         start.handler(load_event("sqs_ses_one_recipient.json"), context)
 

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mailroom import composition
 from mailroom.adapters.dynamodb import DynamoStatusStore
 from mailroom.adapters.stepfunctions import StepFunctionsHistory
-from mailroom.observability import count, logger, metrics, tracer
+from mailroom.observability import count, logger, metrics
 from mailroom.settings import RecorderSettings
 from mailroom.steps.record import record_failure
 
@@ -24,7 +24,6 @@ def settings() -> RecorderSettings:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One "Step Functions Execution Status Change" event."""
     config = settings()

@@ -6,19 +6,17 @@ import datetime as dt
 import functools
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mailroom import composition
 from mailroom.adapters.dynamodb import DynamoStatusStore
 from mailroom.adapters.stepfunctions import StepFunctionsWorkflow
+from mailroom.batch import SqsRecord as SQSRecord
+from mailroom.batch import process_partial_response
 from mailroom.envelope import NotAnEmail, Skipped, read_notification
-from mailroom.observability import count, logger, metrics, tracer
+from mailroom.observability import count, logger, metrics
 from mailroom.settings import StarterSettings
 from mailroom.steps.start import start
-
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 @functools.cache
@@ -67,11 +65,7 @@ def _poison_reason(exc: NotAnEmail) -> str:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """SQS event source entry point: returns ``batchItemFailures`` for the messages to redeliver."""
     count("Batches")
-    response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
-    return dict(response)
+    return dict(process_partial_response(event, record_handler))

@@ -13,7 +13,7 @@ from mailroom import composition
 from mailroom.adapters.dynamodb import DynamoStatusStore
 from mailroom.adapters.s3 import S3BlobStore
 from mailroom.adapters.stepfunctions import StepFunctionsWorkflow
-from mailroom.observability import count, logger, metrics, tracer
+from mailroom.observability import count, logger, metrics
 from mailroom.settings import WatchdogSettings
 from mailroom.steps.watchdog import sweep, watch
 
@@ -26,7 +26,6 @@ def settings() -> WatchdogSettings:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One scheduled run."""
     config = settings()

@@ -18,6 +18,10 @@ from mailroom_cli.local.provision import StatusChangeRule
 
 log = logging.getLogger(__name__)
 
+# EventBridge delivers within seconds; each round lists the executions in the rules' statuses, whose
+# cost grows with every execution the stack has seen: once a second is prompt enough for the Recorder.
+POLL_SECONDS = 1.0
+
 
 def _millis(value: Any) -> int | None:
     return int(value.timestamp() * 1000) if isinstance(value, dt.datetime) else None
@@ -78,7 +82,7 @@ class StatusChangeWatcher:
             self._thread.join(5)
 
     def _run(self) -> None:
-        while not self._stopping.wait(0.3):
+        while not self._stopping.wait(POLL_SECONDS):
             try:
                 self.poll_once()
             except Exception:

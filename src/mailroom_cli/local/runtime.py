@@ -167,6 +167,7 @@ class LocalRuntime:
 
             cloudwatch.print = functools.partial(print, file=self._output)  # type: ignore[attr-defined]
             _bind_handler_logs(self._output)  # a logger imported under an earlier stack still points there
+        _serialise_shared_metrics()
         runtime = self
         self._original = LambdaFunction.invoke
 
@@ -312,6 +313,34 @@ def _bind_handler_logs(stream: Any) -> None:
     handler = getattr(getattr(module, "logger", None), "registered_handler", None)
     if isinstance(handler, logging.StreamHandler):
         handler.setStream(stream)
+
+
+_METRIC_METHODS = ("add_metric", "add_dimension", "add_metadata", "flush_metrics", "clear_metrics")
+
+
+def _serialise_shared_metrics() -> None:
+    """One lock around the handlers' shared Powertools metrics (a no-op once done for this process).
+
+    On Lambda each process runs one invocation at a time; here every function shares one process and
+    ``mailroom.observability.metrics``, so concurrent invocations add to and flush the same metric set.
+    Unlocked, one invocation could empty it between another's emptiness check and its serialisation,
+    and that one failed with ``SchemaValidationError`` (seen about once in 200 emails on a fast stack).
+    """
+    import importlib
+
+    provider = importlib.import_module("mailroom.observability").metrics.provider
+    if getattr(provider, "_local_mode_lock", None) is not None:
+        return
+    lock = threading.RLock()
+    provider._local_mode_lock = lock
+    for name in _METRIC_METHODS:
+        method = getattr(provider, name)
+
+        def locked(*args: Any, _method: Callable[..., Any] = method, **kwargs: Any) -> Any:
+            with lock:
+                return _method(*args, **kwargs)
+
+        setattr(provider, name, functools.wraps(method)(locked))
 
 
 def _forget_cold_start_state() -> None:

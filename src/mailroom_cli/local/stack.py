@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from mailroom_cli.local import mocking, redrive
+from mailroom_cli.local import mocking, redrive, speedups, transport
 from mailroom_cli.local.control import ControlServer
 from mailroom_cli.local.events import StatusChangeWatcher
 from mailroom_cli.local.poller import SqsPoller
@@ -123,6 +123,9 @@ class LocalStack:
         # moto's backends live in this process: a stack started after another must begin empty.
         reset = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
         urllib.request.urlopen(reset, timeout=30).close()  # noqa: S310 - our own loopback endpoint
+        if transport.enabled():
+            # boto3 calls from this process go straight to the server's WSGI app (no socket); others use HTTP.
+            self._patched.append(transport.install(self._server._server.app, opts.host, opts.aws_port))
         self._set_env(
             {
                 **FAKE_CREDENTIALS,
@@ -138,6 +141,7 @@ class LocalStack:
         self._patch_dynamodb_atomic_writes()
         self._patch_start_execution()
         self._patched.append(redrive.install())
+        self._patched.append(speedups.install())  # moto's per-Task clients and per-execution ASL parsing
         self.template = SamTemplate(
             opts.template or template_path(),
             parameters={"RecipientDomain": opts.domain, "Stage": "local", **opts.parameters},
@@ -151,7 +155,6 @@ class LocalStack:
             self._patched.append(mocking.install(mock_path, aliases=mocking.state_machine_aliases(self.template)))
         self.runtime.log_path = str(opts.lambda_log) if opts.lambda_log else None
         self.runtime.overrides = {
-            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
             "POWERTOOLS_LOG_LEVEL": os.environ.get("MAILROOM_LOG_LEVEL", "INFO"),
         }
         for spec in self.provisioned.functions:
