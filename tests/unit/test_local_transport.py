@@ -37,8 +37,10 @@ def test_a_body_without_a_length_header_gets_one() -> None:
     assert environ["CONTENT_LENGTH"] == "5"
 
 
-@pytest.mark.parametrize(("value", "expected"), [(None, True), ("inprocess", True), ("http", False), ("HTTP ", False)])
-def test_the_transport_is_on_unless_http_is_asked_for(
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, False), ("inprocess", True), (" InProcess ", True), ("http", False), ("x", False)]
+)
+def test_http_is_the_default_and_the_in_process_transport_is_asked_for(
     monkeypatch: pytest.MonkeyPatch, value: str | None, expected: bool
 ) -> None:
     if value is None:

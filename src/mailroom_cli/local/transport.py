@@ -11,7 +11,10 @@ and wraps the answer in the ``AWSResponse`` botocore parses. What a call does is
 client serialises, signs, retries and parses as ever, and moto's Flask apps answer as ever.
 Processes outside (the CLI, the console, a test's own clients started before the stack) still use HTTP.
 
-``MAILROOM_LOCAL_TRANSPORT=http`` turns this off (every call over the socket, as before).
+Off by default: the local twin talks to moto over real HTTP on loopback, as the project's standards
+ask ("real moto services over HTTP in local mode"). ``MAILROOM_LOCAL_TRANSPORT=inprocess`` turns it
+on for load runs where the emulator's own socket cost would drown what is measured
+(docs/benchmarks.md gives figures both ways).
 """
 
 from __future__ import annotations
@@ -40,8 +43,8 @@ _original_send: Callable[[Endpoint, AWSPreparedRequest], AWSResponse] | None = N
 
 
 def enabled() -> bool:
-    """False when ``$MAILROOM_LOCAL_TRANSPORT`` asks for HTTP."""
-    return os.environ.get(ENV_VAR, "inprocess").strip().lower() not in ("http", "socket", "off")
+    """True only when ``$MAILROOM_LOCAL_TRANSPORT`` asks for ``inprocess`` (HTTP is the default)."""
+    return os.environ.get(ENV_VAR, "http").strip().lower() == "inprocess"
 
 
 def install(app: WsgiApp, host: str, port: int) -> Callable[[], None]:
