@@ -17,6 +17,7 @@ is what the state machine's Retry sees.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import importlib
@@ -29,12 +30,14 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 
 Observer = Callable[["Invocation"], None]
+Scope = Callable[["FunctionSpec"], AbstractContextManager[object]]
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,8 @@ class LocalRuntime:
     faults: dict[str, _Injected] = field(default_factory=dict)
     log_path: str | None = None
     overrides: dict[str, str] = field(default_factory=dict)
+    # Entered on the invocation's own thread around the handler: local/iam.py gives it the function's identity.
+    scope: Scope = field(default=lambda _spec: contextlib.nullcontext())
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _original: Any = None
     _output: _LambdaOutput | None = None
@@ -260,7 +265,8 @@ class LocalRuntime:
                 time.sleep(0.01)  # short sleeps: a timeout stops the thread at the next instruction
         if fault is not None and fault.error is not None and not fault.after:
             raise fault.error(f"injected by `mailroom local fail` into {spec.logical_id}")
-        result = _load(spec.handler)(event, _Context(spec, request_id))
+        with self.scope(spec):
+            result = _load(spec.handler)(event, _Context(spec, request_id))
         if fault is not None and fault.error is not None and fault.after:
             raise fault.error(f"injected by `mailroom local fail --after` into {spec.logical_id} after it ran")
         return result
