@@ -34,6 +34,7 @@ import contextlib
 import contextvars
 import fnmatch
 import json
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -46,6 +47,8 @@ from botocore.config import Config
 
 from mailroom_cli.local.runtime import FunctionSpec
 from mailroom_cli.local.template import SamTemplate, TemplateError
+
+log = logging.getLogger(__name__)
 
 LAMBDA_TRUST: Final = {
     "Version": "2012-10-17",
@@ -230,6 +233,7 @@ class FunctionIdentities:
     region: str
     account_id: str
     sessions: dict[str, Session] = field(default_factory=dict)  # function name → session
+    denials: list[str] = field(default_factory=list)  # "function: action on resource", each request refused
     _by_key: dict[str, Session] = field(default_factory=dict)
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -362,6 +366,7 @@ class FunctionIdentities:
         """Raise the service's AccessDenied unless ``session``'s role may make this request."""
         service = _signing_service(response.headers)
         action = f"{service}:{response._get_action()}"
+        action = _IAM_ACTIONS.get(action, action)
         policies = self._policies(session)
         if service == "s3":
             self._authorize_s3(session, response, policies, action, resource)
@@ -370,6 +375,7 @@ class FunctionIdentities:
         context = _context(service, response)
         for name in resources:
             if not is_allowed(policies, action, name, context):
+                self._denied(session, action, name)
                 principal = f"arn:aws:sts::{self.account_id}:assumed-role/{session.role_name}/{session.function}"
                 raise _access_denied(service, principal, f"{action} on resource: {name}")
 
@@ -385,19 +391,28 @@ class FunctionIdentities:
             if prefix:
                 context["s3:prefix"] = prefix[0]
         if not is_allowed(policies, action, resource, context):
+            self._denied(session, action, resource)
             raise S3AccessDeniedError()
         copy_source = response.headers.get("x-amz-copy-source")
         if copy_source and action == "s3:PutObject":
             source_bucket, _, source_key = unquote(copy_source).lstrip("/").partition("/")
             source_key = source_key.partition("?versionId=")[0]
-            if not is_allowed(policies, "s3:GetObject", f"arn:aws:s3:::{source_bucket}/{source_key}", context):
+            source = f"arn:aws:s3:::{source_bucket}/{source_key}"
+            if not is_allowed(policies, "s3:GetObject", source, context):
+                self._denied(session, "s3:GetObject", source)
                 raise S3AccessDeniedError()
-            self._missing_key_is_403_without_list(policies, response, source_bucket, source_key)
+            self._missing_key_is_403_without_list(session, policies, response, source_bucket, source_key)
         elif key and action == "s3:GetObject":
-            self._missing_key_is_403_without_list(policies, response, bucket, unquote(key))
+            self._missing_key_is_403_without_list(session, policies, response, bucket, unquote(key))
+
+    def _denied(self, session: Session, action: str, resource: str) -> None:
+        entry = f"{session.function}: {action} on {resource}"
+        log.warning("local IAM denied %s (not granted by template.yaml)", entry)
+        with self._lock:
+            self.denials.append(entry)
 
     def _missing_key_is_403_without_list(
-        self, policies: list[Mapping[str, Any]], response: Any, bucket: str, key: str
+        self, session: Session, policies: list[Mapping[str, Any]], response: Any, bucket: str, key: str
     ) -> None:
         """S3 GetObject permissions: without s3:ListBucket, a missing key is 403, not 404."""
         from moto.s3.exceptions import S3AccessDeniedError
@@ -409,6 +424,7 @@ class FunctionIdentities:
         except Exception:  # noqa: BLE001 - no such bucket: moto answers for it itself
             return
         if not found and not is_allowed(policies, "s3:ListBucket", f"arn:aws:s3:::{bucket}"):
+            self._denied(session, "s3:GetObject (missing key, no s3:ListBucket)", f"arn:aws:s3:::{bucket}/{key}")
             raise S3AccessDeniedError()
 
     def _policies(self, session: Session) -> list[Mapping[str, Any]]:
@@ -423,6 +439,13 @@ class FunctionIdentities:
         return documents
 
 
+# API operations authorized by another IAM action (SQS: "Amazon SQS batch actions", Permissions; Lambda: Invoke).
+_IAM_ACTIONS: Final = {
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+    "lambda:Invoke": "lambda:InvokeFunction",
+}
 # How each service refuses a caller IAM denies (error code, HTTP status), as its API reference documents it.
 _DENIALS: Final = {
     "dynamodb": ("AccessDeniedException", 400),

@@ -63,6 +63,7 @@ class Invocation:
     started: float
     duration_ms: float = 0.0
     error_type: str | None = None
+    error_message: str | None = None
     result: Any = None
 
 
@@ -243,6 +244,7 @@ class LocalRuntime:
             payload = json.dumps(call.result)
         except Exception as exc:  # noqa: BLE001 - this *is* the runtime: every error becomes the error payload
             call.error_type = str(getattr(exc, "error_type", type(exc).__name__))
+            call.error_message = str(exc)
             response_headers["x-amz-function-error"] = "Unhandled"
             payload = json.dumps(
                 {
