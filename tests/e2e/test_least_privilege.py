@@ -138,3 +138,17 @@ def test_a_starter_without_its_sam_step_functions_policy_leaves_the_message_on_t
         sfn = target.client("stepfunctions")
         assert sfn.list_executions(stateMachineArn=target.name("StateMachineArn"))["executions"] == []
         assert ops.email_status(target, message_id) == "received"  # StatusRecords is still granted
+
+
+def test_a_state_machine_without_its_status_statement_cannot_record_an_unroutable_email(tmp_path: Path) -> None:
+    template = template_without(tmp_path, "InboundEmailStateMachine", "RecordOutcomes")
+    with _stack(tmp_path, template) as (stack, target, _):
+        nobody = f"nobody@{target.name('RecipientDomain')}"
+        message_id = _send(stack, nobody)
+        assert final_status(target, message_id) == "failed"
+        events = history(target, message_id)
+        assert entered_states(events)[-1] == "RecordUnroutable"
+        assert stack.identities is not None
+        assert any(
+            "dynamodb:UpdateItem" in d for d in stack.identities.denials if d.startswith("mailroom-local-inbound")
+        )

@@ -50,10 +50,24 @@ from mailroom_cli.local.template import SamTemplate, TemplateError
 
 log = logging.getLogger(__name__)
 
-LAMBDA_TRUST: Final = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-}
+STATE_MACHINE_TYPE: Final = "AWS::Serverless::StateMachine"
+# moto's Step Functions interpreter modules whose task calls (Lambda invoke, DynamoDB integration) sign as
+# the state machine's role locally.
+_INTERPRETER_MODULES: Final = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb",
+)
+
+
+def _trust(service: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+    )
+
+
 POLICY_NAME: Final = "template-policies"
 
 # SAM's policy templates used by template.yaml, as samtranslator/policy_templates_data/policy_templates.json
@@ -97,7 +111,7 @@ _OPERATORS: Final = frozenset(
 
 
 def function_policy(template: SamTemplate, logical_id: str) -> dict[str, Any]:
-    """The identity policy SAM would give ``logical_id``'s role, resolved (every resource must be created)."""
+    """The identity policy SAM would give ``logical_id``'s role (a function or state machine), resolved."""
     resource = template.resources[logical_id]
     policies = resource.get("Properties", {}).get("Policies", [])
     if isinstance(policies, (str, dict)):
@@ -216,9 +230,9 @@ _CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("mailroom_
 
 @dataclass
 class Session:
-    """A function's role session (moto STS credentials)."""
+    """A function's (or the state machine's) role session: moto STS credentials."""
 
-    function: str
+    function: str  # the function's or state machine's name
     role_name: str
     role_arn: str
     access_key_id: str
@@ -234,6 +248,7 @@ class FunctionIdentities:
     account_id: str
     sessions: dict[str, Session] = field(default_factory=dict)  # function name → session
     denials: list[str] = field(default_factory=list)  # "function: action on resource", each request refused
+    state_machine: Session | None = None  # the template's state machine's role (its task calls)
     _by_key: dict[str, Session] = field(default_factory=dict)
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -244,26 +259,35 @@ class FunctionIdentities:
     ) -> FunctionIdentities:
         """A role per function from the template's policies, and a session of it (after provisioning)."""
         identities = cls(region=region, account_id=template.pseudo["AWS::AccountId"])
-        iam, sts = client("iam"), client("sts")
         for spec in functions:
-            policy = function_policy(template, spec.logical_id)
-            role_name = f"{spec.name}-role"[:64]
-            role_arn = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"][
-                "Arn"
-            ]
-            iam.put_role_policy(RoleName=role_name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(policy))
-            credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=spec.name[:64])["Credentials"]
-            session = Session(
-                function=spec.name,
-                role_name=role_name,
-                role_arn=role_arn,
-                access_key_id=credentials["AccessKeyId"],
-                secret_access_key=credentials["SecretAccessKey"],
-                session_token=credentials["SessionToken"],
-            )
-            identities.sessions[spec.name] = session
-            identities._by_key[session.access_key_id] = session
+            identities._assume(template, client, spec.logical_id, spec.name, "lambda.amazonaws.com")
+        machines = template.of_type(STATE_MACHINE_TYPE)
+        if len(machines) == 1:  # the interpreter's calls do not say which machine they run for
+            (machine,) = machines
+            name = template.physical[machine].attributes.get("Name", machine)
+            identities.state_machine = identities._assume(template, client, machine, name, "states.amazonaws.com")
         return identities
+
+    def _assume(
+        self, template: SamTemplate, client: Callable[[str], Any], logical_id: str, name: str, service: str
+    ) -> Session:
+        iam, sts = client("iam"), client("sts")
+        policy = function_policy(template, logical_id)
+        role_name = f"{name}-role"[:64]
+        role_arn = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=_trust(service))["Role"]["Arn"]
+        iam.put_role_policy(RoleName=role_name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(policy))
+        credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=name[:64])["Credentials"]
+        session = Session(
+            function=name,
+            role_name=role_name,
+            role_arn=role_arn,
+            access_key_id=credentials["AccessKeyId"],
+            secret_access_key=credentials["SecretAccessKey"],
+            session_token=credentials["SessionToken"],
+        )
+        self.sessions[name] = session
+        self._by_key[session.access_key_id] = session
+        return session
 
     def client(self, function: str, service: str, config: Config | None = None) -> Any:
         """A boto3 client signing as ``function``'s role (one per function and service; clients are thread-safe)."""
@@ -291,7 +315,7 @@ class FunctionIdentities:
 
     def install(self) -> Callable[[], None]:
         """Route the handlers' clients and authorize requests on moto; returns what undoes both."""
-        undo = [self._route_composition(), self._authorize_on_moto()]
+        undo = [self._route_composition(), self._authorize_on_moto(), self._sign_interpreter_calls()]
 
         def restore() -> None:
             for step in reversed(undo):
@@ -325,6 +349,45 @@ class FunctionIdentities:
 
         def restore() -> None:
             composition._client = original
+
+        return restore
+
+    # ------------------------------------------------------------------ the state machine's task calls
+
+    def _sign_interpreter_calls(self) -> Callable[[], None]:
+        """moto's interpreter signs its task calls with a fixed key (the administrator here): sign as the role."""
+        import importlib
+
+        machine = self.state_machine
+        if machine is None:
+            return lambda: None
+        modules = [importlib.import_module(name) for name in _INTERPRETER_MODULES]
+        originals = [vars(module)["boto_client_for"] for module in modules]
+        identities = self
+
+        def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+            from moto.settings import moto_server_port
+            from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+
+            config = Config(
+                parameter_validation=False,
+                retries={"max_attempts": 0, "total_max_attempts": 1},
+                connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+            )
+            return boto3.session.Session(
+                aws_access_key_id=machine.access_key_id,
+                aws_secret_access_key=machine.secret_access_key,
+                aws_session_token=machine.session_token,
+                region_name=region or identities.region,
+            ).client(service, endpoint_url=f"http://localhost:{moto_server_port()}", config=config)  # type: ignore[call-overload]
+
+        for module in modules:
+            setattr(module, "boto_client_for", boto_client_for)  # noqa: B010 - a module-level import in moto
+
+        def restore() -> None:
+            for module, original in zip(modules, originals, strict=True):
+                setattr(module, "boto_client_for", original)  # noqa: B010
 
         return restore
 
