@@ -33,6 +33,7 @@ import base64
 import contextlib
 import contextvars
 import fnmatch
+import functools
 import json
 import logging
 import re
@@ -113,6 +114,8 @@ _OPERATORS: Final = frozenset(
 def function_policy(template: SamTemplate, logical_id: str) -> dict[str, Any]:
     """The identity policy SAM would give ``logical_id``'s role (a function or state machine), resolved."""
     resource = template.resources[logical_id]
+    if "Role" in resource.get("Properties", {}):
+        raise TemplateError(f"{logical_id}: an explicit Role is not built locally; give the function Policies")
     policies = resource.get("Properties", {}).get("Policies", [])
     if isinstance(policies, (str, dict)):
         policies = [policies]
@@ -181,8 +184,13 @@ def _listed(value: Any) -> list[str]:
 
 
 def _wildcard(pattern: str, value: str, *, case: bool = True) -> bool:
+    return _compiled(pattern, case).fullmatch(value) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(pattern: str, case: bool) -> re.Pattern[str]:
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, flags=0 if case else re.IGNORECASE) is not None
+    return re.compile(regex, flags=0 if case else re.IGNORECASE)
 
 
 def _applies(statement: Mapping[str, Any], action: str, resource: str, context: Mapping[str, str]) -> bool:
