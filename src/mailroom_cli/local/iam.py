@@ -373,22 +373,38 @@ class FunctionIdentities:
         originals = [vars(module)["boto_client_for"] for module in modules]
         identities = self
 
-        def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-            from moto.settings import moto_server_port
-            from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+        from moto.settings import moto_server_port
+        from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
 
-            config = Config(
-                parameter_validation=False,
-                retries={"max_attempts": 0, "total_max_attempts": 1},
-                connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-                read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-            )
-            return boto3.session.Session(
-                aws_access_key_id=machine.access_key_id,
-                aws_secret_access_key=machine.secret_access_key,
-                aws_session_token=machine.session_token,
-                region_name=region or identities.region,
-            ).client(service, endpoint_url=f"http://localhost:{moto_server_port()}", config=config)  # type: ignore[call-overload]
+        config = Config(
+            parameter_validation=False,
+            retries={"max_attempts": 0, "total_max_attempts": 1},
+            connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+            read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+            max_pool_connections=50,  # shared by every running execution's task calls
+        )
+        session = boto3.session.Session(
+            aws_access_key_id=machine.access_key_id,
+            aws_secret_access_key=machine.secret_access_key,
+            aws_session_token=machine.session_token,
+        )
+        clients: dict[tuple[str, str], Any] = {}
+        lock = threading.Lock()
+
+        def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+            # One client per region and service (moto makes one per task call; a fresh session per call
+            # would reload botocore's models each time: three times the stack's CPU per email).
+            with lock:
+                client = clients.get((region, service))
+                if client is None:
+                    client = session.client(  # type: ignore[call-overload]
+                        service,
+                        region_name=region or identities.region,
+                        endpoint_url=f"http://localhost:{moto_server_port()}",
+                        config=config,
+                    )
+                    clients[(region, service)] = client
+            return client
 
         for module in modules:
             setattr(module, "boto_client_for", boto_client_for)  # noqa: B010 - a module-level import in moto
