@@ -21,6 +21,7 @@ listener and this client): it measures our code plus the emulation, not AWS.
     .venv/bin/python bench/bench_e2e.py                         # 200 emails with a ~100 KB attachment
     .venv/bin/python bench/bench_e2e.py --emails 200,1000 --json out.json
     .venv/bin/python bench/bench_e2e.py --emails 200 --attachment-kb 1024
+    .venv/bin/python bench/bench_e2e.py --emails 50 --no-iam        # without local IAM enforcement, to compare
 """
 
 from __future__ import annotations
@@ -300,12 +301,13 @@ def run_case(
     history_sample: int,
     seed: int,
     singles: int,
+    enforce_iam: bool = True,
 ) -> dict[str, Any]:
     """One fresh stack, ``count`` emails; every figure of one table row."""
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         log_path = Path(tmp) / "lambda.log"
-        options = LocalOptions(aws_port=0, smtp_port=0, retry_scale=0.001, lambda_log=log_path)
+        options = LocalOptions(aws_port=0, smtp_port=0, retry_scale=0.001, lambda_log=log_path, enforce_iam=enforce_iam)
         boot = time.perf_counter()
         with LocalStack(options) as stack:
             boot_s = time.perf_counter() - boot
@@ -538,6 +540,7 @@ def _in_child(args: argparse.Namespace, count: int) -> dict[str, Any]:
             str(args.singles),
             "--json",
             str(out),
+            *(["--no-iam"] if args.no_iam else []),
         ]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         row: dict[str, Any] = json.loads(out.read_text())
@@ -555,6 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="seed of the attachments' pseudo-random bytes")
     parser.add_argument("--singles", type=int, default=10, help="emails sent one at a time first (unloaded)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--no-iam", action="store_true", help="functions share the administrator (no local IAM)")
     parser.add_argument("--case", type=int, help=argparse.SUPPRESS)  # internal: one case, JSON to --json
     parser.add_argument("--render", type=Path, help="print the tables of an earlier --json file (no run)")
     args = parser.parse_args([] if argv is None else argv)
@@ -567,6 +571,7 @@ def main(argv: list[str] | None = None) -> int:
             history_sample=args.histories,
             seed=args.seed,
             singles=args.singles,
+            enforce_iam=not args.no_iam,
         )
         assert args.json is not None
         args.json.write_text(json.dumps(row, indent=2, default=str))

@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from mailroom import lifecycle
 
 from mailroom_cli import operations as ops
 from mailroom_cli.local.notification import publish, ses_notification
+from mailroom_cli.local.provision import template_path
 from mailroom_cli.local.stack import LocalOptions, LocalStack
+from mailroom_cli.local.template import load_yaml
 from mailroom_cli.target import Target
 
 LOOPBACK = ["127.0.0.1", "::1", "localhost"]
@@ -22,20 +25,60 @@ DEADLINE_SECONDS = 60.0
 
 
 @contextlib.contextmanager
-def running_stack(directory: Path) -> Iterator[LocalStack]:
+def running_stack(directory: Path, *, template: Path | None = None) -> Iterator[LocalStack]:
     """A local stack on free ports, state and Lambda log in ``directory``, retry waits compressed 1000×.
 
-    The waits the ASL asks for are still recorded (``stack.retry_clock.requested``).
+    The waits the ASL asks for are still recorded (``stack.retry_clock.requested``). ``template``: a
+    copy of template.yaml to run instead (``template_without``). With the shipped template, no request
+    of any function may have been denied by its role (a denial a caller swallows still fails the suite).
     """
     options = LocalOptions(
         aws_port=0,
         smtp_port=0,
         retry_scale=0.001,
+        template=template,
         state_file=directory / "local.json",
         lambda_log=directory / "lambda.log",
     )
     with LocalStack(options) as running:
         yield running
+        denials = running.identities.denials if running.identities is not None else []
+        assert template is not None or not denials, f"template.yaml does not grant: {denials}"
+
+
+def template_without(directory: Path, resource: str, policy: str) -> Path:
+    """A copy of template.yaml in ``directory`` whose ``resource`` lacks one policy: the statement with Sid
+    ``policy``, or the SAM policy template named ``policy``. Code and definition paths point at the checkout.
+
+    Intrinsics are kept in their long form (``{"Fn::Sub": ...}``), which CloudFormation reads alike.
+    """
+    shipped = template_path()
+    data = load_yaml(shipped)
+    policies = data["Resources"][resource]["Properties"]["Policies"]
+    kept: list[Any] = []
+    removed = 0
+    for item in policies:
+        if isinstance(item, dict) and policy in item:
+            removed += 1
+            continue
+        if isinstance(item, dict) and "Statement" in item:
+            statements = [s for s in item["Statement"] if s.get("Sid") != policy]
+            removed += len(item["Statement"]) - len(statements)
+            if not statements:
+                continue
+            item = {**item, "Statement": statements}
+        kept.append(item)
+    assert removed == 1, f"{resource} has {removed} policies named {policy}"
+    data["Resources"][resource]["Properties"]["Policies"] = kept
+    root = shipped.parent
+    data["Globals"]["Function"]["CodeUri"] = str(root / data["Globals"]["Function"]["CodeUri"])
+    for properties in (r.get("Properties", {}) for r in data["Resources"].values()):
+        for name in ("CodeUri", "DefinitionUri"):
+            if isinstance(properties.get(name), str):
+                properties[name] = str(root / properties[name])
+    copy = directory / f"template-without-{policy}.yaml"
+    copy.write_text(yaml.safe_dump(data, sort_keys=False))
+    return copy
 
 
 def announce(

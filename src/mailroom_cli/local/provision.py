@@ -4,7 +4,7 @@ Everything comes from ``template.yaml``: names, keys, queues and their redrive p
 their indexes, buckets and their notifications, functions (handler, environment, event sources) and
 the state machine (definition file + substitutions). Resource types moto does not need to run the
 pipeline (IAM, logs, alarms, policies) get placeholder ids so references to them still resolve;
-policies are not enforced by moto anyway.
+each function's role is built from its ``Policies`` and enforced afterwards by ``local/iam.py``.
 """
 
 from __future__ import annotations

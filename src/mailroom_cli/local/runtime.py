@@ -17,6 +17,7 @@ is what the state machine's Retry sees.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import importlib
@@ -29,12 +30,14 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 
 Observer = Callable[["Invocation"], None]
+Scope = Callable[["FunctionSpec"], AbstractContextManager[object]]
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Invocation:
     started: float
     duration_ms: float = 0.0
     error_type: str | None = None
+    error_message: str | None = None
     result: Any = None
 
 
@@ -127,6 +131,8 @@ class LocalRuntime:
     faults: dict[str, _Injected] = field(default_factory=dict)
     log_path: str | None = None
     overrides: dict[str, str] = field(default_factory=dict)
+    # Entered on the invocation's own thread around the handler: local/iam.py gives it the function's identity.
+    scope: Scope = field(default=lambda _spec: contextlib.nullcontext())
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _original: Any = None
     _output: _LambdaOutput | None = None
@@ -242,6 +248,7 @@ class LocalRuntime:
             payload = json.dumps(call.result)
         except Exception as exc:  # noqa: BLE001 - this *is* the runtime: every error becomes the error payload
             call.error_type = str(getattr(exc, "error_type", type(exc).__name__))
+            call.error_message = str(exc)
             response_headers["x-amz-function-error"] = "Unhandled"
             payload = json.dumps(
                 {
@@ -263,7 +270,8 @@ class LocalRuntime:
                 time.sleep(0.01)  # short sleeps: a timeout stops the thread at the next instruction
         if fault is not None and fault.error is not None and not fault.after:
             raise fault.error(f"injected by `mailroom local fail` into {spec.logical_id}")
-        return _load(spec.handler)(event, _Context(spec, request_id))
+        with self.scope(spec):
+            return _load(spec.handler)(event, _Context(spec, request_id))
 
     def _run_within_timeout(self, spec: FunctionSpec, handle: Callable[[], Any]) -> Any:
         """``handle()`` on a thread of its own; past the function's timeout it is stopped and times out."""

@@ -25,6 +25,7 @@ from botocore.config import Config
 from mailroom_cli.local import mocking, redrive, speedups, transport
 from mailroom_cli.local.control import ControlServer
 from mailroom_cli.local.events import StatusChangeWatcher
+from mailroom_cli.local.iam import FunctionIdentities
 from mailroom_cli.local.poller import SqsPoller
 from mailroom_cli.local.provision import Provisioned, provision, template_path
 from mailroom_cli.local.runtime import Invocation, LocalRuntime
@@ -60,6 +61,7 @@ class LocalOptions:
     lambda_log: Path | None = None  # where handlers' stdout (logs, metrics) goes; None: the terminal
     mock_config: Path | None = None  # a Step Functions Local mock file (else $SFN_MOCK_CONFIG)
     allow_plaintext: bool = False  # SMTP without STARTTLS (the deployed rule refuses it)
+    enforce_iam: bool = True  # each function calls AWS under its own role from the template (local/iam.py)
 
 
 class RetryClock:
@@ -97,6 +99,7 @@ class LocalStack:
         self._clients: dict[str, Any] = {}
         self.control: ControlServer | None = None
         self.events: StatusChangeWatcher | None = None
+        self.identities: FunctionIdentities | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -161,6 +164,8 @@ class LocalStack:
             self.runtime.register(spec)
         self.runtime.install()
         self._patched.append(self.runtime.uninstall)
+        if opts.enforce_iam:
+            self._enforce_iam()
         out = self.provisioned.outputs
         self.smtp = SesSmtpListener(
             SesSmtpSettings(
@@ -186,7 +191,9 @@ class LocalStack:
         self.control.start()
         self._patched.append(self.control.stop)
         for source in self.provisioned.event_sources:
-            poller = SqsPoller(source, sqs=self.client("sqs"), lambda_client=self.client("lambda"), region=REGION)
+            poller = SqsPoller(
+                source, sqs=self._poller_sqs(source.function), lambda_client=self.client("lambda"), region=REGION
+            )
             poller.start()
             self.pollers.append(poller)
         if self.provisioned.status_rules:
@@ -201,6 +208,21 @@ class LocalStack:
             self._patched.append(self.events.stop)
         if opts.state_file is not None:
             write_state(opts.state_file, self.info())
+
+    def _enforce_iam(self) -> None:
+        """Each function's calls under its own role from the template (after the runtime took over invoke)."""
+        assert self.template is not None
+        self.identities = FunctionIdentities.create(
+            self.template, self.provisioned.functions, self.client, region=REGION
+        )
+        self.runtime.scope = self.identities.scope
+        self._patched.append(self.identities.install())
+
+    def _poller_sqs(self, function: str) -> Any:
+        """Lambda's event source mapping polls with the function's execution role."""
+        if self.identities is None:
+            return self.client("sqs")
+        return self.identities.client(function, "sqs")
 
     def _rule_topic(self, rule_set: str, rule: str) -> str:
         """The TopicArn of the receipt rule's S3 action, as provisioned from the template ("" if none)."""
