@@ -28,6 +28,9 @@ LAMBDA_SERVICE = [
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+    # The Lambda service's own invoke timeout (not the function's): Step Functions names it in its
+    # Lambda integration's retry advice beside the four above.
+    "Lambda.ClientExecutionTimeoutException",
 ]
 # The Lambda runtime's names for a crash: an unhandled error without errorType (out of memory, a killed
 # process: Step Functions reports Lambda.Unknown) and a function timeout (errorType Sandbox.Timedout).

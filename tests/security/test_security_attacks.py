@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from mail_factory import CRLF, b64_lines, pdf_bytes, scanner_mail
+from mailroom.batch import BatchProcessingError
 from mailroom.handlers import archive, decrypt, inbox, parse, start
 from moto_stack import (
     ARCHIVE,

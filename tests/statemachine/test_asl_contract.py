@@ -73,6 +73,7 @@ def test_every_task_retries_every_retryable_leaf_and_the_lambda_service_errors(a
         "Lambda.AWSLambdaException",
         "Lambda.SdkClientException",
         "Lambda.TooManyRequestsException",
+        "Lambda.ClientExecutionTimeoutException",
     }
     for name, task in _tasks(asl).items():
         retried = _names(task["Retry"])

@@ -140,7 +140,7 @@ EXPECTED: dict[str, Expected] = {
     "DecryptThrottledRecovered": _recovered("Decrypt", ["Lambda.TooManyRequestsException"] * 3, LAMBDA_SERVICE),
     "ParseLambdaServiceErrorsRecovered": _recovered("Parse", LAMBDA_ERRORS, LAMBDA_SERVICE),
     "ArchiveLambdaServiceErrorsRecovered": _recovered(
-        "Archive", ["Lambda.SdkClientException", "Lambda.ServiceException"], LAMBDA_SERVICE
+        "Archive", ["Lambda.SdkClientException", "Lambda.ClientExecutionTimeoutException"], LAMBDA_SERVICE
     ),
     "InboxLambdaServiceErrorsExhausted": _exhausted(
         "Inbox", [e for e in LAMBDA_ERRORS[:3] for _ in range(2)] + LAMBDA_ERRORS[3:], LAMBDA_SERVICE
