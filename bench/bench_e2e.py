@@ -54,10 +54,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from mailroom.crypto import decrypt_ses_object
 from mailroom.mime import parse_email
 from mailroom.mime.content import MemoryStore
-from mailroom.sinks import MemorySink
 
 from mailroom_cli import operations as ops
 from mailroom_cli.local.runtime import Invocation
+from mailroom_cli.local.ses_producer import MemorySink
 from mailroom_cli.local.stack import LocalOptions, LocalStack
 from mailroom_cli.target import Target, from_local
 

@@ -264,7 +264,8 @@ def measure_compute_ms(email_bytes: int) -> dict[str, float]:
     from mailroom.crypto import decrypt_ses_object
     from mailroom.mime import parse_email
     from mailroom.mime.content import DigestOnlyStore
-    from mailroom.sinks import MemorySink
+
+    from mailroom_cli.local.ses_producer import MemorySink
 
     # One attachment sized so that the whole email is ``email_bytes`` (base64: 78 bytes per 57).
     raw = scan_email(0, to="bench@in.example.com", attachment_bytes=int(email_bytes * 57 / 78) - 2048, seed=3)

@@ -72,14 +72,10 @@ class BlobStore(Protocol):
 
 
 class KeyService(Protocol):
-    """Envelope data keys: wrapped and unwrapped by a key-management service under a context."""
+    """Envelope data keys, unwrapped by a key-management service under their context."""
 
     def decrypt_data_key(self, ciphertext_blob: bytes, context: Mapping[str, str]) -> bytes:
         """Unwrap a data key; the service refuses unless ``context`` is the one it was wrapped under."""
-        ...
-
-    def generate_data_key(self, key_id: str, context: Mapping[str, str]) -> tuple[bytes, bytes]:
-        """A fresh 256-bit data key under ``key_id``: ``(plaintext key, wrapped blob)``."""
         ...
 
 

@@ -64,16 +64,6 @@ def is_account_id(value: str) -> bool:
     return _ACCOUNT_ID.fullmatch(value) is not None
 
 
-def ses_material_description(*, message_id: str, rule_name: str, account_id: str, kms_key_id: str) -> dict[str, str]:
-    """The material description SES writes, which is also the KMS encryption context."""
-    return {
-        MATDESC_MESSAGE_ID: message_id,
-        MATDESC_RULE_NAME: rule_name,
-        MATDESC_SOURCE_ACCOUNT: account_id,
-        MATDESC_CMK_ID: kms_key_id,
-    }
-
-
 class EnvelopeMetadata(Record):
     """The validated client-side-encryption metadata of one SES object."""
 
@@ -111,18 +101,6 @@ class EnvelopeMetadata(Record):
     def encryption_context(self) -> dict[str, str]:
         """The KMS encryption context for unwrapping: the whole material description."""
         return dict(self.material_description)
-
-    def to_s3_metadata(self) -> dict[str, str]:
-        """The S3 user metadata exactly as SES writes it."""
-        return {
-            KEY_V2: base64.b64encode(self.wrapped_key).decode("ascii"),
-            IV: base64.b64encode(self.iv).decode("ascii"),
-            CEK_ALG: CEK_AES_GCM,
-            WRAP_ALG: WRAP_KMS,
-            TAG_LEN: str(TAG_BITS),
-            MATDESC: json.dumps(dict(self.material_description), separators=(",", ":")),
-            UNENCRYPTED_LENGTH: str(self.plaintext_length),
-        }
 
     @classmethod
     def from_s3_metadata(cls, metadata: Mapping[str, str], *, object_size: int | None = None) -> EnvelopeMetadata:

@@ -11,35 +11,6 @@ from mailroom.ports import BlobStore
 Publisher = Callable[[IO[bytes], int], None]
 
 
-class MemorySink:
-    """Collects plaintext in memory; ``value`` is set only by ``commit`` (tests, small objects)."""
-
-    def __init__(self) -> None:
-        self._buffer: bytearray | None = bytearray()
-        self.value: bytes | None = None
-        self.discarded = False
-
-    def write(self, data: bytes, /) -> int:
-        """Append ``data``."""
-        if self._buffer is None:
-            raise ValueError("sink is finished")
-        self._buffer += data
-        return len(data)
-
-    def commit(self) -> None:
-        """Make the collected bytes visible as ``value``."""
-        if self._buffer is None:
-            raise ValueError("sink is finished")
-        self.value = bytes(self._buffer)
-        self._buffer = None
-
-    def discard(self) -> None:
-        """Drop the collected bytes; a no-op after ``commit``."""
-        if self.value is None:
-            self._buffer = None
-            self.discarded = True
-
-
 class TempFileSink:
     """Spools to an anonymous temporary file; ``publish(file, size)`` sees it only on ``commit``."""
 

@@ -12,8 +12,8 @@ import pytest
 from local_stack import LOOPBACK, entered_states, final_status, history, wait_until
 
 from mailroom_cli import operations as ops
+from mailroom_cli.local.samples import pdf
 from mailroom_cli.local.stack import LocalStack
-from mailroom_cli.samples import pdf
 from mailroom_cli.target import Target
 
 pytestmark = pytest.mark.allow_hosts(LOOPBACK)

@@ -10,10 +10,10 @@ import pytest
 from local_stack import LOOPBACK, final_status
 from typer.testing import CliRunner
 
+from mailroom_cli.local.samples import pdf
 from mailroom_cli.local.stack import LocalStack
 from mailroom_cli.main import app
 from mailroom_cli.main import run as main_run
-from mailroom_cli.samples import pdf
 from mailroom_cli.target import Target
 
 pytestmark = pytest.mark.allow_hosts(LOOPBACK)

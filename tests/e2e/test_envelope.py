@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 from local_stack import LOOPBACK, final_status, wait_until
-from mailroom.adapters.kms import KmsKeyService
 
 from mailroom_cli import operations as ops
 from mailroom_cli import operator
 from mailroom_cli.local.notification import publish, ses_notification
+from mailroom_cli.local.samples import pdf
+from mailroom_cli.local.ses_producer import KmsDataKeys, encrypt_for_ses, new_ses_message_id
 from mailroom_cli.local.stack import LocalStack
-from mailroom_cli.samples import pdf
-from mailroom_cli.ses_producer import encrypt_for_ses, new_ses_message_id
 from mailroom_cli.target import Target
 
 pytestmark = pytest.mark.allow_hosts(LOOPBACK)
@@ -184,7 +183,7 @@ def _store_as_ses(stack: LocalStack, target: Target, message_id: str, data: byte
     local = stack.info()
     encrypted = encrypt_for_ses(
         data,
-        key_service=KmsKeyService(target.client("kms"), key_id=local["kms_key_arn"]),
+        key_service=KmsDataKeys(target.client("kms")),
         kms_key_id=local["kms_key_arn"],
         message_id=message_id,
         rule_name=local["receipt_rule_name"],

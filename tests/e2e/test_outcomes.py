@@ -6,12 +6,11 @@ import base64
 
 import pytest
 from local_stack import LOOPBACK, announce, final_status, history
-from mailroom.adapters.kms import KmsKeyService
 
 from mailroom_cli import operations as ops
+from mailroom_cli.local.samples import pdf
+from mailroom_cli.local.ses_producer import KmsDataKeys, encrypt_for_ses, new_ses_message_id
 from mailroom_cli.local.stack import LocalStack
-from mailroom_cli.samples import pdf
-from mailroom_cli.ses_producer import encrypt_for_ses, new_ses_message_id
 from mailroom_cli.target import Target
 
 pytestmark = pytest.mark.allow_hosts(LOOPBACK)
@@ -58,7 +57,7 @@ def test_a_tampered_object_in_the_incoming_bucket_is_quarantined_with_its_reason
     message_id = new_ses_message_id()
     encrypted = encrypt_for_ses(
         _mail(address, "tampered", "<t-1@office.example>"),
-        key_service=KmsKeyService(target.client("kms")),
+        key_service=KmsDataKeys(target.client("kms")),
         kms_key_id=target.name("KmsKeyArn"),
         message_id=message_id,
         rule_name=target.name("ReceiptRuleName"),

@@ -17,12 +17,11 @@ import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from deployed_stack import create_status_table
 from mailroom.adapters.dynamodb import DynamoStatusStore, from_item
-from mailroom.adapters.kms import KmsKeyService
 from mailroom.envelope import Envelope, Verdicts
 from mailroom.layout import staging_mime_key
 from mailroom.steps.inbox import DEDUP_PREFIX
 
-from mailroom_cli.ses_producer import encrypt_for_ses
+from mailroom_cli.local.ses_producer import KmsDataKeys, encrypt_for_ses
 
 ACCOUNT: Final = "123456789012"  # moto's default account
 REGION: Final = "eu-west-1"
@@ -219,7 +218,7 @@ class Stack:
         """
         encrypted = encrypt_for_ses(
             mime,
-            key_service=KmsKeyService(self.kms),
+            key_service=KmsDataKeys(self.kms),
             kms_key_id=self.key_arn,
             message_id=message_id,
             rule_name=rule_name,

@@ -33,13 +33,17 @@ from mailroom.adapters.kms import KmsKeyService  # noqa: E402
 from mailroom.adapters.s3 import S3BlobStore  # noqa: E402
 from mailroom.crypto import decrypt_ses_object  # noqa: E402
 from mailroom.errors import MailroomError  # noqa: E402
-from mailroom.sinks import MemorySink  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from s3_encryption import S3EncryptionClient, S3EncryptionClientConfig  # noqa: E402
 from s3_encryption.materials.kms_keyring import KmsKeyring  # noqa: E402
 from s3_encryption.materials.materials import AlgorithmSuite, CommitmentPolicy  # noqa: E402
 
-from mailroom_cli.ses_producer import encrypt_for_ses, new_ses_message_id  # noqa: E402
+from mailroom_cli.local.ses_producer import (  # noqa: E402
+    KmsDataKeys,
+    MemorySink,
+    encrypt_for_ses,
+    new_ses_message_id,
+)
 
 ACCOUNT = "123456789012"
 BUCKET = "crosscheck-incoming"
@@ -68,7 +72,7 @@ def main() -> int:
             message_id = new_ses_message_id()
             obj = encrypt_for_ses(
                 plaintext,
-                key_service=keys,
+                key_service=KmsDataKeys(kms),
                 kms_key_id=key_arn,
                 message_id=message_id,
                 rule_name="crosscheck",

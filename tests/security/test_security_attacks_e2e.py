@@ -19,16 +19,15 @@ import pytest
 from local_stack import LOOPBACK, announce, entered_states, final_status, history, running_stack
 from mail_factory import CRLF, b64_lines, pdf_bytes, scanner_mail
 from mailroom.adapters.dynamodb import from_item
-from mailroom.adapters.kms import KmsKeyService
 from moto_stack import ses_received
 from security_helpers import Figures, assert_safe_name
 from typer.testing import CliRunner
 
 from mailroom_cli import operations as ops
+from mailroom_cli.local.ses_producer import KmsDataKeys, encrypt_for_ses, new_ses_message_id
 from mailroom_cli.local.stack import LocalStack
 from mailroom_cli.main import app
 from mailroom_cli.operator import email_row
-from mailroom_cli.ses_producer import encrypt_for_ses, new_ses_message_id
 from mailroom_cli.target import Target, from_local
 
 pytestmark = pytest.mark.allow_hosts(LOOPBACK)
@@ -80,7 +79,7 @@ def put_ses_object(
     info = local.info()
     encrypted = encrypt_for_ses(
         mime,
-        key_service=KmsKeyService(local.client("kms")),
+        key_service=KmsDataKeys(local.client("kms")),
         kms_key_id=info["kms_key_arn"],
         message_id=message_id,
         rule_name=info["receipt_rule_name"],

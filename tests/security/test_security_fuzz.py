@@ -33,9 +33,10 @@ from mailroom.crypto import decrypt_ses_object
 from mailroom.errors import EncryptionContextMismatchError, MailroomError, leaf_errors
 from mailroom.mime import ParsedEmail, parse_email
 from mailroom.mime.content import MemoryContent, MemoryStore
-from mailroom.sesformat import EnvelopeMetadata, ses_material_description
-from mailroom.sinks import MemorySink
+from mailroom.sesformat import EnvelopeMetadata
 from security_helpers import Figures, assert_safe_name
+
+from mailroom_cli.local.ses_producer import MemorySink, s3_metadata, ses_material_description
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPORA = Path(os.environ.get("MAILROOM_CORPORA") or ROOT.parent / "shared" / "corpora")
@@ -538,9 +539,9 @@ class OneKeyKms:
 
 CONTEXT = ses_material_description(message_id=MESSAGE_ID, rule_name="rule", account_id=ACCOUNT, kms_key_id=KEY_ARN)
 BODY = AESGCM(DATA_KEY).encrypt(IV, PLAINTEXT, None)
-METADATA = EnvelopeMetadata(
-    wrapped_key=WRAPPED, iv=IV, material_description=CONTEXT, plaintext_length=len(PLAINTEXT)
-).to_s3_metadata()
+METADATA = s3_metadata(
+    EnvelopeMetadata(wrapped_key=WRAPPED, iv=IV, material_description=CONTEXT, plaintext_length=len(PLAINTEXT))
+)
 TEXT_JUNK = [
     "",
     " ",

@@ -22,7 +22,8 @@ from mailroom.adapters.kms import KmsKeyService
 from mailroom.adapters.s3 import S3BlobStore
 from mailroom.crypto import decrypt_ses_object
 from mailroom.errors import MailroomError, RetryableError
-from mailroom.sinks import MemorySink
+
+from mailroom_cli.local.ses_producer import KmsDataKeys, MemorySink
 
 BLOB = b"\x01\x02wrapped-data-key\x03"
 CONTEXT = {
@@ -116,7 +117,7 @@ def test_generate_data_key_asks_for_aes_256_under_the_context(kms: tuple[Any, St
         {"KeyId": "arn:k", "KeySpec": "AES_256", "EncryptionContext": CONTEXT},
     )
 
-    assert KmsKeyService(client).generate_data_key("arn:k", CONTEXT) == (bytes(32), BLOB)
+    assert KmsDataKeys(client).generate_data_key("arn:k", CONTEXT) == (bytes(32), BLOB)
 
 
 @pytest.mark.parametrize(

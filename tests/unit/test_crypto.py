@@ -28,10 +28,10 @@ from mailroom.errors import (
     TamperedCiphertextError,
     UnsupportedAlgorithmError,
 )
-from mailroom.sinks import MemorySink, TempFileSink, blob_sink
+from mailroom.sinks import TempFileSink, blob_sink
 from moto import mock_aws
 
-from mailroom_cli.ses_producer import encrypt_for_ses, new_ses_message_id
+from mailroom_cli.local.ses_producer import KmsDataKeys, MemorySink, encrypt_for_ses, new_ses_message_id
 
 ACCOUNT = "123456789012"  # moto's default account
 INCOMING = "mailroom-incoming"
@@ -283,7 +283,7 @@ class Aws:
         message_id = message_id or new_ses_message_id()
         encrypted = encrypt_for_ses(
             plaintext,
-            key_service=self.keys,
+            key_service=KmsDataKeys(self.kms),
             kms_key_id=self.key_arn,
             message_id=message_id,
             rule_name=RULE,

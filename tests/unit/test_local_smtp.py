@@ -21,9 +21,9 @@ from mail_factory import pdf_bytes, scanner_mail
 from mailroom.adapters.kms import KmsKeyService
 from mailroom.crypto import decrypt_ses_object
 from mailroom.sesformat import is_ses_message_id
-from mailroom.sinks import MemorySink
 from moto import mock_aws
 
+from mailroom_cli.local.ses_producer import MemorySink
 from mailroom_cli.local.smtp import (
     MULTIPART_THRESHOLD,
     SesSmtpListener,

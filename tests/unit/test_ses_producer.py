@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from mailroom.sesformat import is_ses_message_id
 
-from mailroom_cli.ses_producer import SesObject, encrypt_for_ses, new_ses_message_id
+from mailroom_cli.local.ses_producer import SesObject, encrypt_for_ses, new_ses_message_id
 
 KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/0b7a3b0c-3a5e-4b6e-9a8a-1d2c3b4a5f60"
 MESSAGE_ID = "jsmb7e5m5o5di1ok4hrkntnrq4h6g2b0olpr6sg1"

@@ -32,9 +32,3 @@ class KmsKeyService:
                     CiphertextBlob=ciphertext_blob, EncryptionContext=dict(context), KeyId=self._key_id
                 )
         return response["Plaintext"]
-
-    def generate_data_key(self, key_id: str, context: Mapping[str, str]) -> tuple[bytes, bytes]:
-        """A fresh AES-256 data key under ``key_id``: ``(plaintext key, wrapped blob)``."""
-        with translated_kms_errors(operation="GenerateDataKey", key_id=key_id):
-            response = self._client.generate_data_key(KeyId=key_id, KeySpec="AES_256", EncryptionContext=dict(context))
-        return response["Plaintext"], response["CiphertextBlob"]

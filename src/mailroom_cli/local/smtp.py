@@ -34,11 +34,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from mailroom.adapters.kms import KmsKeyService
 from mailroom.sesformat import is_account_id
 
 from mailroom_cli.local.notification import publish, ses_notification
-from mailroom_cli.ses_producer import encrypt_for_ses, new_ses_message_id
+from mailroom_cli.local.ses_producer import KmsDataKeys, encrypt_for_ses, new_ses_message_id
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -284,7 +283,7 @@ class SesReceiver:
         settings = self.settings
         encrypted = encrypt_for_ses(
             message,
-            key_service=KmsKeyService(self.kms, key_id=settings.kms_key_id),
+            key_service=KmsDataKeys(self.kms),
             kms_key_id=settings.kms_key_id,
             message_id=message_id,
             rule_name=settings.rule_name,

@@ -1,28 +1,124 @@
-"""Produce objects exactly as SES writes them to S3 with a KMS key (for tests and local mode)."""
+"""Produce objects exactly as SES writes them to S3 with a KMS key (local mode, tests and benchmarks).
+
+What only a *producer* of SES's format needs — fresh data keys, the material description, the S3
+metadata written out — lives here, beside the emulator, not in the Lambda package, which only reads
+the format (``mailroom.sesformat``, ``mailroom.crypto``).
+"""
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from cryptography.hazmat.primitives.ciphers import AEADEncryptionContext, Cipher, algorithms, modes
-from mailroom.ports import KeyService, Readable
+from mailroom.adapters.aws_errors import translated_kms_errors
+from mailroom.ports import Readable
 from mailroom.sesformat import (
+    CEK_AES_GCM,
+    CEK_ALG,
     DATA_KEY_BYTES,
+    IV,
     IV_BYTES,
+    KEY_V2,
+    MATDESC,
+    MATDESC_CMK_ID,
+    MATDESC_MESSAGE_ID,
+    MATDESC_RULE_NAME,
+    MATDESC_SOURCE_ACCOUNT,
     MESSAGE_ID_ALPHABET,
     MESSAGE_ID_LENGTH,
+    TAG_BITS,
+    TAG_LEN,
+    UNENCRYPTED_LENGTH,
+    WRAP_ALG,
+    WRAP_KMS,
     EnvelopeMetadata,
-    ses_material_description,
 )
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
+    from mypy_boto3_kms import KMSClient
 
 CHUNK_SIZE: Final = 1 << 20
+
+
+class DataKeys(Protocol):
+    """Fresh envelope data keys, as SES's S3 action asks KMS for them."""
+
+    def generate_data_key(self, key_id: str, context: Mapping[str, str]) -> tuple[bytes, bytes]:
+        """A fresh 256-bit data key under ``key_id``: ``(plaintext key, wrapped blob)``."""
+        ...
+
+
+class KmsDataKeys:
+    """``DataKeys`` from KMS GenerateDataKey (the emulated SES's side of the format)."""
+
+    def __init__(self, client: KMSClient) -> None:
+        self._client = client
+
+    def generate_data_key(self, key_id: str, context: Mapping[str, str]) -> tuple[bytes, bytes]:
+        """A fresh AES-256 data key under ``key_id``: ``(plaintext key, wrapped blob)``."""
+        with translated_kms_errors(operation="GenerateDataKey", key_id=key_id):
+            response = self._client.generate_data_key(KeyId=key_id, KeySpec="AES_256", EncryptionContext=dict(context))
+        return response["Plaintext"], response["CiphertextBlob"]
+
+
+def ses_material_description(*, message_id: str, rule_name: str, account_id: str, kms_key_id: str) -> dict[str, str]:
+    """The material description SES writes, which is also the KMS encryption context."""
+    return {
+        MATDESC_MESSAGE_ID: message_id,
+        MATDESC_RULE_NAME: rule_name,
+        MATDESC_SOURCE_ACCOUNT: account_id,
+        MATDESC_CMK_ID: kms_key_id,
+    }
+
+
+def s3_metadata(envelope: EnvelopeMetadata) -> dict[str, str]:
+    """The S3 user metadata exactly as SES writes it for ``envelope``."""
+    return {
+        KEY_V2: base64.b64encode(envelope.wrapped_key).decode("ascii"),
+        IV: base64.b64encode(envelope.iv).decode("ascii"),
+        CEK_ALG: CEK_AES_GCM,
+        WRAP_ALG: WRAP_KMS,
+        TAG_LEN: str(TAG_BITS),
+        MATDESC: json.dumps(dict(envelope.material_description), separators=(",", ":")),
+        UNENCRYPTED_LENGTH: str(envelope.plaintext_length),
+    }
+
+
+class MemorySink:
+    """Collects plaintext in memory; ``value`` is set only by ``commit`` (tests, small objects)."""
+
+    def __init__(self) -> None:
+        self._buffer: bytearray | None = bytearray()
+        self.value: bytes | None = None
+        self.discarded = False
+
+    def write(self, data: bytes, /) -> int:
+        """Append ``data``."""
+        if self._buffer is None:
+            raise ValueError("sink is finished")
+        self._buffer += data
+        return len(data)
+
+    def commit(self) -> None:
+        """Make the collected bytes visible as ``value``."""
+        if self._buffer is None:
+            raise ValueError("sink is finished")
+        self.value = bytes(self._buffer)
+        self._buffer = None
+
+    def discard(self) -> None:
+        """Drop the collected bytes; a no-op after ``commit``."""
+        if self.value is None:
+            self._buffer = None
+            self.discarded = True
 
 
 def new_ses_message_id() -> str:
@@ -42,7 +138,7 @@ class SesObject:
 def encrypt_for_ses(
     plaintext: bytes | Readable,
     *,
-    key_service: KeyService,
+    key_service: DataKeys,
     kms_key_id: str,
     message_id: str,
     rule_name: str,
@@ -77,7 +173,7 @@ def encrypt_for_ses(
     return SesObject(
         body=io.BufferedReader(raw, buffer_size=chunk_size),
         content_length=envelope.ciphertext_length,
-        metadata=envelope.to_s3_metadata(),
+        metadata=s3_metadata(envelope),
     )
 
 
