@@ -16,6 +16,7 @@ from mailroom import lifecycle
 from mailroom_cli import operations as ops
 from mailroom_cli.local.notification import publish, ses_notification
 from mailroom_cli.local.provision import template_path
+from mailroom_cli.local.ses_producer import KmsDataKeys, encrypt_for_ses
 from mailroom_cli.local.stack import LocalOptions, LocalStack
 from mailroom_cli.local.template import load_yaml
 from mailroom_cli.target import Target
@@ -79,6 +80,36 @@ def template_without(directory: Path, resource: str, policy: str) -> Path:
     copy = directory / f"template-without-{policy}.yaml"
     copy.write_text(yaml.safe_dump(data, sort_keys=False))
     return copy
+
+
+def store_as_ses(
+    stack: LocalStack,
+    mime: bytes,
+    message_id: str,
+    *,
+    account: str | None = None,
+    corrupt_at: int | None = None,
+    key_id: str | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """Write ``mime`` where SES writes it, encrypted as SES does (``corrupt_at``: one ciphertext bit
+    flipped; ``key_id``: under another key than its own); ``announce`` then notifies, as SES would."""
+    info = stack.info()
+    encrypted = encrypt_for_ses(
+        mime,
+        key_service=KmsDataKeys(stack.client("kms")),
+        kms_key_id=info["kms_key_arn"],
+        message_id=message_id,
+        rule_name=info["receipt_rule_name"],
+        account_id=account or info["account_id"],
+    )
+    body = bytearray(encrypted.body.read())
+    if corrupt_at is not None:
+        body[corrupt_at] ^= 0x01
+    key = info["incoming_prefix"] + (key_id or message_id)
+    stack.client("s3").put_object(
+        Bucket=info["incoming_bucket"], Key=key, Body=bytes(body), Metadata=encrypted.metadata
+    )
+    return bytes(body), encrypted.metadata
 
 
 def announce(

@@ -12,13 +12,13 @@ import json
 from typing import Any
 
 import pytest
-from local_stack import LOOPBACK, final_status, wait_until
+from local_stack import LOOPBACK, final_status, store_as_ses, wait_until
 
 from mailroom_cli import operations as ops
 from mailroom_cli import operator
 from mailroom_cli.local.notification import publish, ses_notification
 from mailroom_cli.local.samples import pdf
-from mailroom_cli.local.ses_producer import KmsDataKeys, encrypt_for_ses, new_ses_message_id
+from mailroom_cli.local.ses_producer import new_ses_message_id
 from mailroom_cli.local.stack import LocalStack
 from mailroom_cli.target import Target
 
@@ -152,7 +152,7 @@ def test_the_same_notification_delivered_twice_starts_one_execution_and_one_item
     local = stack.info()
     message_id = new_ses_message_id()
     data = _mail(f"To: {people['alice']}\r\n", "notified twice")
-    _store_as_ses(stack, target, message_id, data)
+    store_as_ses(stack, data, message_id)
     now = dt.datetime.now(dt.UTC)
     notification = ses_notification(
         message_id=message_id,
@@ -179,29 +179,11 @@ def test_the_same_notification_delivered_twice_starts_one_execution_and_one_item
     assert names.count(message_id) == 1
 
 
-def _store_as_ses(stack: LocalStack, target: Target, message_id: str, data: bytes) -> None:
-    local = stack.info()
-    encrypted = encrypt_for_ses(
-        data,
-        key_service=KmsDataKeys(target.client("kms")),
-        kms_key_id=local["kms_key_arn"],
-        message_id=message_id,
-        rule_name=local["receipt_rule_name"],
-        account_id=local["account_id"],
-    )
-    target.client("s3").put_object(
-        Bucket=local["incoming_bucket"],
-        Key=local["incoming_prefix"] + message_id,
-        Body=encrypted.body.read(),
-        Metadata=encrypted.metadata,
-    )
-
-
 def test_a_stored_email_without_notification_is_swept_unroutable_then_routed_by_the_operator(
     stack: LocalStack, target: Target, people: dict[str, str]
 ) -> None:
     message_id = new_ses_message_id()
-    _store_as_ses(stack, target, message_id, _mail(f"To: {people['alice']}\r\n", "never announced"))
+    store_as_ses(stack, _mail(f"To: {people['alice']}\r\n", "never announced"), message_id)
 
     swept = operator.sweep(target, older_than=dt.timedelta(0))
     assert message_id in swept

@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 
 import pytest
-from local_stack import LOOPBACK, announce, final_status, history
+from local_stack import LOOPBACK, announce, final_status, history, store_as_ses
 
 from mailroom_cli import operations as ops
 from mailroom_cli.local.samples import pdf
-from mailroom_cli.local.ses_producer import KmsDataKeys, encrypt_for_ses, new_ses_message_id
+from mailroom_cli.local.ses_producer import new_ses_message_id
 from mailroom_cli.local.stack import LocalStack
 from mailroom_cli.target import Target
 
@@ -55,22 +55,8 @@ def test_a_tampered_object_in_the_incoming_bucket_is_quarantined_with_its_reason
     ops.add_mailbox(target, address, user="tom")
     # Written as SES would, then one ciphertext bit flipped before it is stored.
     message_id = new_ses_message_id()
-    encrypted = encrypt_for_ses(
-        _mail(address, "tampered", "<t-1@office.example>"),
-        key_service=KmsDataKeys(target.client("kms")),
-        kms_key_id=target.name("KmsKeyArn"),
-        message_id=message_id,
-        rule_name=target.name("ReceiptRuleName"),
-        account_id=stack.info()["account_id"],
-    )
-    body = bytearray(encrypted.body.read())
-    body[len(body) // 2] ^= 0x01
-    target.client("s3").put_object(
-        Bucket=target.name("IncomingBucketName"),
-        Key=target.names["IncomingPrefix"] + message_id,
-        Body=bytes(body),
-        Metadata=encrypted.metadata,
-    )
+    mime = _mail(address, "tampered", "<t-1@office.example>")
+    store_as_ses(stack, mime, message_id, corrupt_at=len(mime) // 2)
     announce(target, message_id, [address])
 
     assert final_status(target, message_id) == "quarantined"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_stack import LOOPBACK, announce, entered_states, final_status, history, running_stack
+from local_stack import LOOPBACK, announce, entered_states, final_status, history, running_stack, store_as_ses
 from mail_factory import CRLF, b64_lines, pdf_bytes, scanner_mail
 from mailroom.adapters.dynamodb import from_item
 from moto_stack import ses_received
@@ -24,7 +24,7 @@ from security_helpers import Figures, assert_safe_name
 from typer.testing import CliRunner
 
 from mailroom_cli import operations as ops
-from mailroom_cli.local.ses_producer import KmsDataKeys, encrypt_for_ses, new_ses_message_id
+from mailroom_cli.local.ses_producer import new_ses_message_id
 from mailroom_cli.local.stack import LocalStack
 from mailroom_cli.main import app
 from mailroom_cli.operator import email_row
@@ -66,35 +66,6 @@ def domain(target: Target) -> str:
     return target.name("RecipientDomain")
 
 
-def put_ses_object(
-    local: LocalStack,
-    mime: bytes,
-    message_id: str,
-    *,
-    account: str | None = None,
-    corrupt_at: int | None = None,
-    key_id: str | None = None,
-) -> tuple[bytes, dict[str, str]]:
-    """Write ``mime`` where SES writes it, encrypted as SES does (optionally damaged); ``announce`` notifies."""
-    info = local.info()
-    encrypted = encrypt_for_ses(
-        mime,
-        key_service=KmsDataKeys(local.client("kms")),
-        kms_key_id=info["kms_key_arn"],
-        message_id=message_id,
-        rule_name=info["receipt_rule_name"],
-        account_id=account or info["account_id"],
-    )
-    body = bytearray(encrypted.body.read())
-    if corrupt_at is not None:
-        body[corrupt_at] ^= 0x01
-    key = info["incoming_prefix"] + (key_id or message_id)
-    local.client("s3").put_object(
-        Bucket=info["incoming_bucket"], Key=key, Body=bytes(body), Metadata=encrypted.metadata
-    )
-    return bytes(body), encrypted.metadata
-
-
 def ses_mail(target: Target, user: str, **kwargs: Any) -> bytes:
     address = f"{user}@{domain(target)}"
     return ses_received(scanner_mail([("scan.pdf", SCAN)], to=address), envelope_to=address, **kwargs)
@@ -109,12 +80,12 @@ def sent(local: LocalStack, target: Target) -> Sent:
     ids = Sent(*(new_ses_message_id() for _ in range(5)))
 
     mime = ses_mail(target, "bob")
-    put_ses_object(local, mime, ids.tampered, corrupt_at=len(mime) // 2)
+    store_as_ses(local, mime, ids.tampered, corrupt_at=len(mime) // 2)
 
     # A's ciphertext and wrapped key under B's object key, with B's material description.
     other = new_ses_message_id()
-    body_a, meta_a = put_ses_object(local, ses_mail(target, "alice"), other, key_id=f"held-{other}")
-    _, meta_b = put_ses_object(local, ses_mail(target, "bob"), ids.swapped, key_id=f"held-{ids.swapped}")
+    body_a, meta_a = store_as_ses(local, ses_mail(target, "alice"), other, key_id=f"held-{other}")
+    _, meta_b = store_as_ses(local, ses_mail(target, "bob"), ids.swapped, key_id=f"held-{ids.swapped}")
     info = local.info()
     local.client("s3").put_object(
         Bucket=info["incoming_bucket"],
@@ -123,10 +94,10 @@ def sent(local: LocalStack, target: Target) -> Sent:
         Metadata={**meta_a, "x-amz-matdesc": meta_b["x-amz-matdesc"]},
     )
 
-    put_ses_object(local, ses_mail(target, "bob"), ids.foreign, account=FOREIGN_ACCOUNT)
-    put_ses_object(local, ses_mail(target, "bob"), new_ses_message_id(), key_id=ids.moved)  # a copied object
+    store_as_ses(local, ses_mail(target, "bob"), ids.foreign, account=FOREIGN_ACCOUNT)
+    store_as_ses(local, ses_mail(target, "bob"), new_ses_message_id(), key_id=ids.moved)  # a copied object
     # The MIME's own verdict header says PASS: SES's notification is what tells the FAIL.
-    put_ses_object(local, ses_mail(target, "bob", virus="PASS", ses_id=ids.virus), ids.virus)
+    store_as_ses(local, ses_mail(target, "bob", virus="PASS", ses_id=ids.virus), ids.virus)
     # SES announces each stored object (the held- copies above are not SES objects: nothing announces them).
     for message_id in (ids.tampered, ids.swapped, ids.foreign, ids.moved):
         announce(target, message_id, [f"bob@{d}"])
