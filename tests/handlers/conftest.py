@@ -31,9 +31,8 @@ observability, *HANDLERS = _cold_import("mailroom.observability", *HANDLER_MODUL
 
 
 def _forget_settings() -> None:
-    # Settings are read once per cold start: every change to the functions' environment needs a new one.
-    for module in HANDLERS:
-        module.settings.cache_clear()
+    # Settings are read once per cold start (composition root): every change to the environment needs a new one.
+    composition.reset()
 
 
 @pytest.fixture(scope="session", autouse=True)

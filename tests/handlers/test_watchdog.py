@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from local_stack import wait_until
-from mailroom import lifecycle
+from mailroom import composition, lifecycle
 from mailroom.adapters.dynamodb import DynamoStatusStore
 from mailroom.adapters.s3 import S3BlobStore
 from mailroom.envelope import Envelope
@@ -54,9 +54,9 @@ def machine(stack: Stack, configure: Configure, monkeypatch: pytest.MonkeyPatch)
 
 @pytest.fixture
 def status(stack: Stack, machine: str) -> Iterator[DynamoStatusStore]:
-    watchdog.settings.cache_clear()
+    composition.reset()
     yield DynamoStatusStore(STATUS_TABLE, stack.dynamodb)
-    watchdog.settings.cache_clear()
+    composition.reset()
 
 
 def executions(stack: Stack, machine: str) -> dict[str, dict[str, Any]]:

@@ -3,40 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from mailroom import composition
-from mailroom.adapters.dynamodb import DynamoInbox, DynamoStatusStore
-from mailroom.adapters.s3 import S3BlobStore
 from mailroom.models import Archived
 from mailroom.observability import count, step
-from mailroom.settings import InboxSettings
 from mailroom.steps.inbox import deliver
-
-
-@functools.cache
-def settings() -> InboxSettings:
-    """Read once per cold start."""
-    return InboxSettings.from_env()
 
 
 @step("Inbox")
 def handler(event: Mapping[str, Any]) -> dict[str, Any]:
     """Deliver the archived email to its users' inboxes."""
-    config = settings()
     email = Archived.model_validate(event)
     now = dt.datetime.now(dt.UTC)
-    result = deliver(
-        email,
-        store=S3BlobStore(composition.s3()),
-        inbox=DynamoInbox(config.inbox_table, composition.dynamodb()),
-        status=DynamoStatusStore(config.status_table, composition.dynamodb()),
-        now=now.isoformat(timespec="milliseconds"),
-    )
+    result = deliver(email, **composition.for_inbox(), now=now.isoformat(timespec="milliseconds"))
     count("Delivered" if result.status == "delivered" else "Duplicates")
     count("InboxItems", result.new_items)
     received = _timestamp(email.received_at)

@@ -3,37 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mailroom import composition
-from mailroom.adapters.dynamodb import DynamoStatusStore
-from mailroom.adapters.stepfunctions import StepFunctionsHistory
 from mailroom.observability import count, logger, metrics
-from mailroom.settings import RecorderSettings
 from mailroom.steps.record import record_failure
-
-
-@functools.cache
-def settings() -> RecorderSettings:
-    """Read once per cold start."""
-    return RecorderSettings.from_env()
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One "Step Functions Execution Status Change" event."""
-    config = settings()
     detail = event.get("detail") or {}
-    failure = record_failure(
-        detail,
-        history=StepFunctionsHistory(composition.stepfunctions()),
-        status=DynamoStatusStore(config.status_table, composition.dynamodb()),
-        now=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-    )
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    failure = record_failure(detail, **composition.for_recorder(), now=now)
     count("StatusEvents")
     if failure is None:
         return {"recorded": False}

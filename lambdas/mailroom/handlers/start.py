@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mailroom import composition
-from mailroom.adapters.dynamodb import DynamoStatusStore
-from mailroom.adapters.stepfunctions import StepFunctionsWorkflow
 from mailroom.batch import SqsRecord as SQSRecord
 from mailroom.batch import process_partial_response
 from mailroom.envelope import NotAnEmail, Skipped, read_notification
 from mailroom.observability import count, logger, metrics
-from mailroom.settings import StarterSettings
 from mailroom.steps.start import start
-
-
-@functools.cache
-def settings() -> StarterSettings:
-    """Read once per cold start."""
-    return StarterSettings.from_env()
 
 
 def record_handler(record: SQSRecord) -> None:
     """Start the execution of the email one SQS message announces; raising fails only this message."""
-    config = settings()
-    workflow = StepFunctionsWorkflow(config.state_machine_arn, composition.stepfunctions())
-    status = DynamoStatusStore(config.status_table, composition.dynamodb())
+    deps = composition.for_starter()
+    config, workflow, status = deps["settings"], deps["workflow"], deps["status"]
     try:
         item = read_notification(record.body, bucket=config.incoming_bucket, prefix=config.incoming_prefix)
     except NotAnEmail as exc:

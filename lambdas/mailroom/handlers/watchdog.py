@@ -4,41 +4,30 @@ and record stored emails that no SES notification announced (unroutable, ``no-en
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mailroom import composition
-from mailroom.adapters.dynamodb import DynamoStatusStore
-from mailroom.adapters.s3 import S3BlobStore
-from mailroom.adapters.stepfunctions import StepFunctionsWorkflow
 from mailroom.observability import count, logger, metrics
-from mailroom.settings import WatchdogSettings
 from mailroom.steps.watchdog import sweep, watch
-
-
-@functools.cache
-def settings() -> WatchdogSettings:
-    """Read once per cold start."""
-    return WatchdogSettings.from_env()
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One scheduled run."""
-    config = settings()
-    status = DynamoStatusStore(config.status_table, composition.dynamodb())
+    deps = composition.for_watchdog()
+    config, status = deps["settings"], deps["status"]
     now = dt.datetime.now(dt.UTC)
     restarted = watch(
         status=status,
-        executions=StepFunctionsWorkflow(config.state_machine_arn, composition.stepfunctions()),
+        executions=deps["executions"],
         now=now,
         restart_after=dt.timedelta(days=config.restart_after_days),
     )
     unenveloped = sweep(
-        objects=S3BlobStore(composition.s3()),
+        objects=deps["objects"],
         status=status,
         bucket=config.incoming_bucket,
         prefix=config.incoming_prefix,

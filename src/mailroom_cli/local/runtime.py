@@ -352,15 +352,13 @@ def _serialise_shared_metrics() -> None:
 
 
 def _forget_cold_start_state() -> None:
-    """A new stack is a new cold start: drop cached clients and settings of handlers imported before."""
+    """A new stack is a new cold start: drop the clients, settings and adapters built before (composition root)."""
     for name, module in list(sys.modules.items()):
         if name == "mailroom.composition":
             module.reset()
         elif name == "mailroom.observability" and os.environ.get("POWERTOOLS_METRICS_NAMESPACE"):
             # Imported before the template's environment was applied: it read no namespace then.
             module.metrics.namespace = os.environ["POWERTOOLS_METRICS_NAMESPACE"]
-        elif name.startswith("mailroom.handlers.") and hasattr(module, "settings"):
-            module.settings.cache_clear()
 
 
 def _load(handler: str) -> Callable[[Any, Any], Any]:
