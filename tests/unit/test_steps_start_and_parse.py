@@ -14,7 +14,7 @@ from mailroom.errors import NoKnownRecipientError, VirusDetectedError
 from mailroom.models import Decrypted, Mailbox, ObjectRef
 from mailroom.ports import StoredObject
 from mailroom.steps.parse import parse
-from mailroom.steps.start import start
+from mailroom.steps.start import announce, start
 
 MID = "0p1k9r5mtb2v3c6u8o4hcs1q7dn0ls5g9e2ioa81"
 DOMAIN = "in.example.com"
@@ -184,3 +184,29 @@ def test_without_notification_verdicts_the_headers_decide() -> None:
 
     manifest = json.loads(store.objects[("staging", f"manifests/{MID}.json")])
     assert manifest["verdicts"]["virus"] == "PASS"
+
+
+def notification(**receipt_changes: Any) -> str:
+    receipt = {
+        "recipients": [f"a@{DOMAIN}"],
+        "action": {"type": "S3", "bucketName": "incoming", "objectKey": f"inbound/{MID}"},
+        **receipt_changes,
+    }
+    return json.dumps(
+        {"notificationType": "Received", "mail": {"messageId": MID, "timestamp": "t"}, "receipt": receipt}
+    )
+
+
+def test_announce_starts_the_email_a_notification_names_and_skips_what_is_none_of_ours() -> None:
+    journal = Journal()
+    workflow, status = FakeWorkflow(journal), FakeStatus(journal)
+
+    first = announce(notification(), bucket="incoming", prefix="inbound/", workflow=workflow, status=status, now="t")
+    again = announce(notification(), bucket="incoming", prefix="inbound/", workflow=workflow, status=status, now="t")
+    other = notification(action={"type": "S3", "bucketName": "elsewhere", "objectKey": f"inbound/{MID}"})
+    skipped = announce(other, bucket="incoming", prefix="inbound/", workflow=workflow, status=status, now="t")
+
+    assert (first.kind, first.message_id, first.recipients) == ("started", MID, 1)
+    assert again.kind == "existed"
+    assert (skipped.kind, skipped.reason) == ("skipped", "an S3 action writing to another bucket")
+    assert "@" not in json.dumps([o.log_fields() for o in (first, again, skipped)])

@@ -10,17 +10,32 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mailroom import composition
 from mailroom.batch import SqsRecord as SQSRecord
 from mailroom.batch import process_partial_response
-from mailroom.envelope import NotAnEmail, Skipped, read_notification
+from mailroom.envelope import NotAnEmail
 from mailroom.observability import count, logger, metrics
-from mailroom.steps.start import start
+from mailroom.steps.start import announce
+
+# What each outcome is logged and counted as.
+_SAID = {
+    "started": ("execution started", "Received"),
+    "existed": ("execution existed already", "DuplicateEvents"),
+    "skipped": ("skipped a queue message", "EventsSkipped"),
+}
 
 
 def record_handler(record: SQSRecord) -> None:
     """Start the execution of the email one SQS message announces; raising fails only this message."""
     deps = composition.for_starter()
-    config, workflow, status = deps["settings"], deps["workflow"], deps["status"]
+    config = deps["settings"]
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     try:
-        item = read_notification(record.body, bucket=config.incoming_bucket, prefix=config.incoming_prefix)
+        outcome = announce(
+            record.body,
+            bucket=config.incoming_bucket,
+            prefix=config.incoming_prefix,
+            workflow=deps["workflow"],
+            status=deps["status"],
+            now=now,
+        )
     except NotAnEmail as exc:
         # A poison message: SQS redelivers it until maxReceiveCount, then the DLQ keeps it. The DLQ
         # says nothing about why, so the reason is logged (and counted) here, by SQS message id.
@@ -34,17 +49,9 @@ def record_handler(record: SQSRecord) -> None:
         )
         count("PoisonMessages")
         raise
-    if isinstance(item, Skipped):
-        logger.info("skipped a queue message", extra={"reason": item.reason, "key": item.key})
-        count("EventsSkipped")
-        return
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
-    started = start(item, workflow=workflow, status=status, now=now)
-    logger.info(
-        "execution started" if started else "execution existed already",
-        extra={"message_id": item.message_id, "recipients": len(item.envelope.recipients)},
-    )
-    count("Received" if started else "DuplicateEvents")
+    said, metric = _SAID[outcome.kind]
+    logger.info(said, extra=outcome.log_fields())
+    count(metric)
 
 
 def _poison_reason(exc: NotAnEmail) -> str:
