@@ -21,6 +21,8 @@ DUPLICATE: Final = "duplicate"
 FAILED: Final = "failed"
 OUTCOMES: Final = (DELIVERED, QUARANTINED, UNROUTABLE, DUPLICATE)  # final: never set back to received or failed
 STATUSES: Final = (RECEIVED, *OUTCOMES, FAILED)
+# The reason of an email SES stored but no notification announced (the Watchdog's sweep): nobody knows its envelope.
+NO_ENVELOPE: Final = "no-envelope"
 
 # Step Functions: "Redriving executions" — a stopped STANDARD execution can be redriven for 14 days.
 REDRIVE_WINDOW: Final = dt.timedelta(days=14)

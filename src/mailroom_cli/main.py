@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from mailroom import lifecycle
 from mailroom.errors import MailroomError
 from mailroom.mime import ParsedEmail, parse_email
 
@@ -422,7 +423,7 @@ def sweep(
         _fail(str(exc), 2)
     sys.stderr.write(f"{len(found)} email(s) without envelope recorded as unroutable (no-envelope)\n")
     _emit(
-        [{"message_id": m, "status": "unroutable", "reason": "no-envelope"} for m in found],
+        [{"message_id": m, "status": lifecycle.UNROUTABLE, "reason": lifecycle.NO_ENVELOPE} for m in found],
         as_json,
         ["message_id", "status", "reason"],
     )

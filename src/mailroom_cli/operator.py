@@ -151,13 +151,13 @@ def execution_arn_for(target: Target, reference: str) -> str:
         return reference
     if not is_ses_message_id(reference):
         raise OperatorError(f"{reference!r} is neither an execution ARN nor an SES message id")
-    record = target.client("dynamodb").get_item(
-        TableName=target.name("StatusTableName"), Key={"message_id": {"S": reference}}, ConsistentRead=True
-    )
-    arn = record.get("Item", {}).get("execution_arn", {}).get("S")
-    if arn:
-        return str(arn)
-    return lifecycle.execution_arn(target.name("StateMachineArn"), reference)
+    return _latest_execution_arn(target, reference, _record(target, reference))
+
+
+def _latest_execution_arn(target: Target, message_id: str, record: dict[str, Any] | None) -> str:
+    """The status record's execution ARN, else the one named by the SES message id."""
+    arn = record.get("execution_arn") if record else None
+    return str(arn) if arn else lifecycle.execution_arn(target.name("StateMachineArn"), message_id)
 
 
 def _events(target: Target, arn: str) -> list[dict[str, Any]]:
@@ -264,24 +264,32 @@ def _replay_one(target: Target, message_id: str, *, restart: bool, to: Sequence[
     """Plan (and unless ``dry_run``, carry out) one email's replay: the shipped replay policy, over AWS."""
     record = _record(target, message_id)
     workflow = _workflow(target)
-    arn = str(record.get("execution_arn") or "") if record else ""
-    execution = workflow.describe(arn or lifecycle.execution_arn(target.name("StateMachineArn"), message_id))
+    execution = workflow.describe(_latest_execution_arn(target, message_id, record))
     now = dt.datetime.now(dt.UTC)
     chosen = replaying.plan(message_id, record, execution, now=now, restart=restart, to=to)
     if dry_run or chosen.action == "skipped":
         return chosen
+    received_at = str((record or {}).get("received_at") or _iso(now))
     if to:
-        return _reroute(target, chosen, to, execution is None)
+        return _reroute(target, workflow, chosen, to, never_ran=execution is None, received_at=received_at)
     return replaying.apply(
         chosen,
         executions=workflow,
         records=_statuses(target),
         now=now,
-        original_input=lambda: _original_input(target, message_id),
+        original_input=lambda: _original_input(target, message_id, received_at),
     )
 
 
-def _reroute(target: Target, chosen: replaying.Plan, to: Sequence[str], never_ran: bool) -> replaying.Plan:
+def _reroute(
+    target: Target,
+    workflow: StepFunctionsWorkflow,
+    chosen: replaying.Plan,
+    to: Sequence[str],
+    *,
+    never_ran: bool,
+    received_at: str,
+) -> replaying.Plan:
     """State the recipients on the status record first (Parse reads them there), then start an execution.
 
     An email the sweep found never had an execution: it gets one under its own name. One that ended
@@ -291,8 +299,7 @@ def _reroute(target: Target, chosen: replaying.Plan, to: Sequence[str], never_ra
     now = dt.datetime.now(dt.UTC)
     if not statuses.reroute(chosen.message_id, recipients=list(to), now=_iso(now)):
         return dataclasses.replace(chosen, action="skipped", reason="no longer unroutable")
-    workflow = _workflow(target)
-    payload = _original_input(target, chosen.message_id)
+    payload = _original_input(target, chosen.message_id, received_at)
     arn = workflow.start_named(chosen.message_id, payload) if never_ran else None
     if arn is None:
         previous = workflow.input_of(chosen.execution_arn) if chosen.execution_arn else None
@@ -301,18 +308,14 @@ def _reroute(target: Target, chosen: replaying.Plan, to: Sequence[str], never_ra
     return dataclasses.replace(chosen, execution_arn=arn)
 
 
-def _original_input(target: Target, message_id: str) -> str:
+def _original_input(target: Target, message_id: str, received_at: str) -> str:
     """The input the Starter would have given the email's execution."""
-    record = target.client("dynamodb").get_item(
-        TableName=target.name("StatusTableName"), Key={"message_id": {"S": message_id}}, ConsistentRead=True
-    )
-    received = from_item(record.get("Item", {})).get("received_at") or _iso(dt.datetime.now(dt.UTC))
     return json.dumps(
         {
             "message_id": message_id,
             "bucket": target.name("IncomingBucketName"),
             "key": target.names.get("IncomingPrefix", "inbound/") + message_id,
-            "received_at": str(received),
+            "received_at": received_at,
         },
         separators=(",", ":"),
     )
@@ -336,7 +339,7 @@ def sweep(
     """What the Watchdog's sweep does, now: stored emails without a status record become unroutable (no-envelope)."""
     return sweep_unenveloped(
         objects=S3BlobStore(target.client("s3")),
-        status=DynamoStatusStore(target.name("StatusTableName"), target.client("dynamodb")),
+        status=_statuses(target),
         bucket=target.name("IncomingBucketName"),
         prefix=target.names.get("IncomingPrefix", "inbound/"),
         now=dt.datetime.now(dt.UTC),

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from mailroom.adapters.aws_errors import error_code, translated_dynamodb_errors
 from mailroom.envelope import SOURCE_OPERATOR, SOURCE_SES, Envelope, Verdicts
 from mailroom.errors import DatabaseUnavailableError
-from mailroom.lifecycle import OUTCOMES
+from mailroom.lifecycle import NO_ENVELOPE, OUTCOMES
 from mailroom.models import Mailbox
 from mailroom.ports import Failure
 
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 BATCH_GET_LIMIT: Final = 100
 CAUSE_LIMIT: Final = 4096  # a cause holds the error message and a stack trace; the history has it whole
 _UNPROCESSED_ROUNDS: Final = 5
-NO_ENVELOPE: Final = "no-envelope"
 # ``#s IN (:o1, …)``: the outcomes a late write must never overwrite
 _OUTCOME_VALUES: Final = {f":o{n}": status for n, status in enumerate(OUTCOMES, 1)}
 _NOT_AN_OUTCOME: Final = f"attribute_not_exists(#s) OR NOT (#s IN ({', '.join(_OUTCOME_VALUES)}))"
@@ -297,7 +296,7 @@ class DynamoStatusStore:
                     "#e = :error, #c = :cause",
                     ConditionExpression=_NOT_AN_OUTCOME,
                     ExpressionAttributeNames={"#s": "status", "#e": "error", "#c": "cause"},
-                    ExpressionAttributeValues={k: _serializer.serialize(v) for k, v in values.items()},
+                    ExpressionAttributeValues=_values(values),
                 )
         except ClientError as exc:
             if _is_condition_failure(exc):

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mailroom.adapters.stepfunctions import unfinished_state
+from mailroom.lifecycle import within_redrive_window
 from moto.core.exceptions import AWSError
 from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.backend.execution import Execution
@@ -36,7 +37,6 @@ class ExecutionNotRedrivable(AWSError):
     STATUS = 400
 
 
-REDRIVE_WINDOW = dt.timedelta(days=14)
 _REDRIVABLE = (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.ABORTED)
 
 
@@ -55,7 +55,7 @@ def redrive(backend: StepFunctionsParserBackend, execution_arn: str) -> dt.datet
         status = getattr(execution.exec_status, "value", execution.exec_status)
         raise ExecutionNotRedrivable(f"Execution is {status}: only failed ones can be redriven")
     now = dt.datetime.now(tz=dt.UTC)
-    if execution.stop_date is not None and now - execution.stop_date > REDRIVE_WINDOW:
+    if execution.stop_date is not None and not within_redrive_window(execution.stop_date, now):
         raise ExecutionNotRedrivable("Execution stopped more than 14 days ago")
     earlier = _history(execution)
     state, state_input = failed_state(earlier)
