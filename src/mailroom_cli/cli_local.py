@@ -18,7 +18,8 @@ from mailroom_cli.local import control
 from mailroom_cli.local.progress import Progress
 from mailroom_cli.local.samples import demo_samples
 from mailroom_cli.local.stack import DEFAULT_DOMAIN, LocalOptions, LocalStack
-from mailroom_cli.state import default_state_file, read_state
+from mailroom_cli.console.server import ConsoleServer
+from mailroom_cli.state import default_state_file, read_state, write_state
 from mailroom_cli.target import from_local
 
 app = typer.Typer(help="The local stack: template.yaml, the ASL and the handlers on moto, SMTP playing SES.")
@@ -62,6 +63,11 @@ def up(
     allow_plaintext: Annotated[
         bool, typer.Option(help="take mail without STARTTLS (the deployed rule refuses it: TlsPolicy Require)")
     ] = False,
+    console_port: Annotated[
+        int,
+        typer.Option(help="port of the browser console on loopback (0: a free one)", envvar="MAILROOM_CONSOLE_PORT"),
+    ] = 8025,
+    console: Annotated[bool, typer.Option(help="serve the browser console")] = True,
 ) -> None:
     """Run mailroom locally until Ctrl-C / SIGTERM. State lives as long as this process.
 
@@ -72,7 +78,7 @@ def up(
         _err(
             "a local stack is already running (see `mailroom local info`); to run another beside it, give it "
             "its own state directory and ports: MAILROOM_STATE_DIR=/tmp/stack2 mailroom local up --aws-port 4567 "
-            "--smtp-port 2526"
+            "--smtp-port 2526 --console-port 8026"
         )
         raise typer.Exit(1)
     stack = LocalStack(_options(aws_port, smtp_port, domain, fast_retries, state=True))
@@ -91,7 +97,18 @@ def up(
     progress = Progress(_err, status_table=target.name("StatusTableName"), state_machine_arn=info["state_machine_arn"])
     stack.observe(progress.on_invocation)
     progress.start(stack.client)
+    server = None
     try:
+        if console:
+            # The developer's own emulated stack: replay and mailbox changes allowed, on loopback only.
+            try:
+                server = ConsoleServer(target, port=console_port, allow_replay=True, label="local stack").start()
+            except OSError as exc:
+                _err(f"cannot serve the console on port {console_port} ({exc.strerror or exc}): give --console-port")
+                raise typer.Exit(1) from None
+            info["console_url"] = server.url
+            assert stack.options.state_file is not None
+            write_state(stack.options.state_file, info)
         for entry in mailbox or []:
             address, _, user = entry.partition("=")
             ops.add_mailbox(target, address, user=user or address.split("@")[0])
@@ -102,10 +119,14 @@ def up(
         _err(f"  send:         mailroom send --to someone@{info['domain']} --attach FILE")
         _err("  inspect:      mailroom local info | mailroom inbox USER | mailroom mailbox list")
         _err(f"  Lambda logs:  {stack.options.lambda_log}")
+        if server is not None:
+            _err(f"  console:      {server.url}")
         _err("Ctrl-C stops everything (and forgets all state).")
         stopping.wait()
     finally:
         _err("stopping…")
+        if server is not None:
+            server.stop()
         progress.stop()
         stack.stop()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -427,6 +428,41 @@ def sweep(
         as_json,
         ["message_id", "status", "reason"],
     )
+
+
+@app.command()
+def console(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(help="port to serve on (0: a free one)")] = 8025,
+    host: Annotated[str, typer.Option(help="address to bind (loopback unless you mean it)")] = "127.0.0.1",
+    allow_replay: Annotated[
+        bool, typer.Option(help="allow replays and mailbox changes (read-only without it)")
+    ] = False,
+) -> None:
+    """Serve the console in the browser: emails, executions, inboxes, mailboxes, stats.
+
+    Example: `mailroom --stack prod console`, then open http://127.0.0.1:8025/. With the operator's own
+    credentials; read-only unless `--allow-replay`. Ctrl-C stops it.
+    """
+    import logging
+
+    from mailroom_cli.console.server import ConsoleServer
+
+    target = _target(ctx)
+    label = (ctx.obj or {}).get("stack") or "local stack"
+    try:
+        server = ConsoleServer(target, host=host, port=port, allow_replay=allow_replay, label=label)
+    except OSError as exc:
+        _fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    sys.stderr.write(f"console for {label}: {server.url} ({'replay allowed' if allow_replay else 'read-only'})\n")
+    server.start()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 @app.command()

@@ -16,11 +16,11 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
-from mailroom.adapters.dynamodb import from_item, to_item
+from mailroom.adapters.dynamodb import DynamoMailboxRegistry, from_item, to_item
 from mailroom.adapters.kms import KmsKeyService
 from mailroom.crypto import decrypt_ses_object
 from mailroom.mime.filenames import safe_filename
-from mailroom.routing import in_domain
+from mailroom.routing import candidate_addresses, in_domain, resolve
 from mailroom.sesformat import is_ses_message_id
 from mailroom.sinks import TempFileSink
 from mailroom.steps.inbox import DEDUP_PREFIX
@@ -193,6 +193,48 @@ def save_attachments(
             raise OperationError(f"{name}: the archived bytes do not match the recorded SHA-256")
         saved.append(path)
     return saved
+
+
+def items_of_email(target: Target, message_id: str, recipients: Sequence[str]) -> list[dict[str, Any]]:
+    """The inbox items an email made: one per user its envelope recipients reach (the registry as it is now)."""
+    domain = target.names.get("RecipientDomain")
+    registry = DynamoMailboxRegistry(target.name("MailboxTableName"), target.client("dynamodb"))
+    addresses = candidate_addresses(recipients, domain) if domain else [a.lower() for a in recipients]
+    users = dict.fromkeys(m.user for m in resolve(addresses, registry).values())
+    rows = []
+    for user in users:
+        try:
+            rows.append(_inbox_row(inbox_item(target, message_id, user=user)))
+        except OperationError:
+            continue  # routed there by today's registry, not delivered there
+    return rows
+
+
+def _archived(target: Target, item: dict[str, Any], key: str) -> Any:
+    bucket = str(item.get("archive_bucket") or target.name("ArchiveBucketName"))
+    return target.client("s3").get_object(Bucket=bucket, Key=key)
+
+
+def item_bodies(target: Target, item: dict[str, Any]) -> dict[str, bytes | None]:
+    """An inbox item's text and HTML bodies as archived (bytes; None when the email had none)."""
+    manifest = json.loads(_archived(target, item, str(item["manifest_key"]))["Body"].read())
+    bodies: dict[str, bytes | None] = {}
+    for part in ("text", "html"):
+        ref = manifest.get(part)
+        bodies[part] = _archived(target, item, str(ref["key"]))["Body"].read() if ref else None
+    return bodies
+
+
+def open_attachment(target: Target, item: dict[str, Any], number: int) -> tuple[str, int, Any]:
+    """Attachment ``number`` (1-based) of an inbox item: its safe file name, size and a stream of its bytes."""
+    attachments = item.get("attachments") or []
+    if not 1 <= number <= len(attachments):
+        raise OperationError(f"item {item['message_id']} has no attachment {number}")
+    attachment = attachments[number - 1]
+    content_type = str(attachment.get("content_type") or "application/octet-stream")
+    name = safe_filename(str(attachment.get("safe_filename") or ""), content_type, number)
+    response = _archived(target, item, str(attachment["key"]))
+    return name, int(response["ContentLength"]), response["Body"]
 
 
 def resolve_message_id(target: Target, reference: str) -> str:

@@ -76,6 +76,7 @@ def email_row(item: dict[str, Any]) -> dict[str, Any]:
     """A status record in the ``emails --json`` shape (DESIGN §7)."""
     status = str(item.get("status", "received"))
     error = item.get("error")
+    received, delivered = _parse_time(item.get("received_at")), _parse_time(item.get("delivered_at"))
     return {
         "message_id": item["message_id"],
         "status": status,
@@ -90,6 +91,9 @@ def email_row(item: dict[str, Any]) -> dict[str, Any]:
         "recipients": len(item.get("recipients") or []),
         "unroutable_recipients": int(item.get("unroutable_recipients") or 0),
         "routed_by": item.get("envelope_source"),
+        "delivered_at": item.get("delivered_at"),
+        "latency_ms": round((delivered - received).total_seconds() * 1000) if received and delivered else None,
+        "replays": int(item.get("replays") or 0),
     }
 
 
@@ -160,6 +164,14 @@ def _latest_execution_arn(target: Target, message_id: str, record: dict[str, Any
     return str(arn) if arn else lifecycle.execution_arn(target.name("StateMachineArn"), message_id)
 
 
+def status_record(target: Target, message_id: str) -> dict[str, Any]:
+    """An email's status record (every attribute), or an error naming the unknown id."""
+    record = _record(target, message_id)
+    if record is None:
+        raise OperatorError(f"no email {message_id}")
+    return record
+
+
 def _events(target: Target, arn: str) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     for page in target.client("stepfunctions").get_paginator("get_execution_history").paginate(executionArn=arn):
@@ -169,6 +181,11 @@ def _events(target: Target, arn: str) -> list[dict[str, Any]]:
 
 def history(target: Target, reference: str) -> dict[str, Any]:
     """The execution's timeline as the console shows it: states with attempts, durations, errors, redrives."""
+    return history_and_events(target, reference)[0]
+
+
+def history_and_events(target: Target, reference: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``history`` and the raw events it was made from (boto3's HistoryEvent shape: the console draws them)."""
     arn = execution_arn_for(target, reference)
     sfn = target.client("stepfunctions")
     try:
@@ -211,7 +228,7 @@ def history(target: Target, reference: str) -> dict[str, Any]:
         for key in ("entered", "exited"):
             if key in step and hasattr(step[key], "isoformat"):
                 step[key] = step[key].isoformat()
-    return {
+    summary = {
         "execution_arn": arn,
         "status": described["status"],
         "redrive_count": int(described.get("redriveCount", 0)),
@@ -220,6 +237,7 @@ def history(target: Target, reference: str) -> dict[str, Any]:
         "states": timeline,
         "events": simplified,
     }
+    return summary, events
 
 
 def _error_of(event: dict[str, Any]) -> dict[str, Any]:
@@ -419,3 +437,41 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
         return {"p50": round(values[0], 1), "p95": round(values[0], 1)}
     cuts = statistics.quantiles(values, n=100, method="inclusive")
     return {"p50": round(cuts[49], 1), "p95": round(cuts[94], 1)}
+
+
+def activity(
+    target: Target, *, window: dt.timedelta = dt.timedelta(hours=1), buckets: int = 12
+) -> list[dict[str, Any]]:
+    """Throughput and latency over ``window`` in ``buckets`` equal slices, oldest first.
+
+    Each slice: emails received in it, emails delivered in it, and the p50 latency of those delivered.
+    """
+    now = dt.datetime.now(dt.UTC)
+    start = now - window
+    width = window / buckets
+    received = [0] * buckets
+    delivered = [0] * buckets
+    latencies: list[list[float]] = [[] for _ in range(buckets)]
+
+    def slot(moment: dt.datetime | None) -> int | None:
+        if moment is None or not start <= moment <= now:
+            return None
+        return min(int((moment - start) / width), buckets - 1)
+
+    for item in _records(target, None, None):
+        got, done = _parse_time(item.get("received_at")), _parse_time(item.get("delivered_at"))
+        if (n := slot(got)) is not None:
+            received[n] += 1
+        if done is not None and (n := slot(done)) is not None:
+            delivered[n] += 1
+            if got is not None:
+                latencies[n].append((done - got).total_seconds() * 1000)
+    return [
+        {
+            "start": _iso(start + width * n),
+            "received": received[n],
+            "delivered": delivered[n],
+            "latency_p50_ms": _percentiles(latencies[n])["p50"],
+        }
+        for n in range(buckets)
+    ]

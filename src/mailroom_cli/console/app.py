@@ -1,0 +1,501 @@
+"""The console's pages: a WSGI application over the CLI's own operations, so the two cannot disagree.
+
+Server-rendered HTML (Jinja2, autoescaped) with one small script that refreshes marked regions.
+Every answer carries a Content-Security-Policy; an email's HTML body is served apart, sandboxed, with
+a policy under which no script runs and nothing remote loads. A request whose Host header is not the
+console's own is refused (DNS rebinding), every state change needs the console's CSRF token, and
+nothing an email says (subject, addresses, bodies) goes into a URL or a log line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import json
+import logging
+import secrets
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import jinja2
+from botocore.exceptions import BotoCoreError, ClientError
+from mailroom import lifecycle
+from mailroom.errors import leaf_errors
+
+from mailroom_cli import operations, operator
+from mailroom_cli.console import graph
+from mailroom_cli.target import Target, TargetError
+
+log = logging.getLogger("mailroom_cli.console")
+
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+# An email's HTML: no script (sandbox without allow-scripts, script-src none), nothing remote (images only
+# inline data:), no forms, no navigation of the console; only the console may frame it.
+BODY_POLICY = (
+    "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
+    "form-action 'none'; base-uri 'none'; frame-ancestors 'self'"
+)
+TASK_STATES = ("Decrypt", "Parse", "Archive", "Inbox")
+STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}
+
+
+class HttpError(Exception):
+    """An answer other than 200, with a message for the page."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Request:
+    """What a handler needs of one request."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    form: dict[str, list[str]] = field(default_factory=dict)
+
+    def arg(self, name: str) -> str:
+        """A query parameter, stripped ("" when absent)."""
+        return self.query.get(name, "").strip()
+
+
+@dataclass
+class Response:
+    """Status, headers and body (bytes, or an iterable of chunks for downloads)."""
+
+    body: bytes | Iterable[bytes]
+    status: int = 200
+    content_type: str = "text/html; charset=utf-8"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+_REASONS = {
+    200: "OK",
+    303: "See Other",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+}
+_REASONS |= {421: "Misdirected Request", 500: "Internal Server Error", 502: "Bad Gateway"}
+
+
+class Console:
+    """The console for one mailroom (``target``): callable as a WSGI application."""
+
+    def __init__(self, target: Target, *, allowed_hosts: Iterable[str], allow_replay: bool, label: str) -> None:
+        self.target = target
+        self.allowed_hosts = {h.lower() for h in allowed_hosts}
+        self.allow_replay = allow_replay
+        self.label = label
+        self.csrf_token = secrets.token_urlsafe(32)
+        self._definition: dict[str, Any] | None = None
+        self._templates = jinja2.Environment(
+            loader=jinja2.PackageLoader("mailroom_cli.console", "templates"),
+            autoescape=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._templates.filters["when"] = _when
+        self._routes: list[tuple[str, str, Callable[[Request, str], Response]]] = [
+            ("GET", "/", lambda r, _: _redirect("/emails")),
+            ("GET", "/emails", self.emails),
+            ("GET", "/emails/rows", self.email_rows),
+            ("POST", "/replay/preview", self.replay_preview),
+            ("POST", "/replay", self.replay),
+            ("GET", "/email/", self.email),
+            ("GET", "/email-live/", self.email_live),
+            ("POST", "/email-replay/", self.email_replay),
+            ("GET", "/inboxes", self.inboxes),
+            ("GET", "/inbox", self.inbox),
+            ("GET", "/item", self.item),
+            ("GET", "/item/body.html", self.item_html),
+            ("GET", "/item/attachment", self.attachment),
+            ("GET", "/mailboxes", self.mailboxes),
+            ("POST", "/mailboxes", self.mailbox_add),
+            ("GET", "/stats", self.stats),
+            ("GET", "/static/", self.static),
+            ("GET", "/favicon.ico", lambda r, _: Response(b"", status=204)),
+        ]
+
+    # ------------------------------------------------------------------ WSGI
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """Answer one request (every answer with the console's security headers)."""
+        try:
+            request = self._request(environ)
+            response = self._dispatch(request, environ)
+        except HttpError as exc:
+            response = self._error(exc.status, str(exc))
+        except Exception as exc:  # noqa: BLE001 (one page fails, the console stays up; no content in the log)
+            log.error("%s %s failed: %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), type(exc).__name__)
+            response = self._error(500, f"the console failed ({type(exc).__name__}); see its log")
+        headers = [("Content-Type", response.content_type), *_SECURITY_HEADERS, *response.headers]
+        if not any(name == "Content-Security-Policy" for name, _ in headers):
+            headers.append(("Content-Security-Policy", PAGE_POLICY))
+        start_response(f"{response.status} {_REASONS.get(response.status, 'Error')}", headers)
+        return [response.body] if isinstance(response.body, bytes) else response.body
+
+    def _request(self, environ: dict[str, Any]) -> Request:
+        host = str(environ.get("HTTP_HOST", "")).lower()
+        if host not in self.allowed_hosts:
+            # DNS rebinding: a page on evil.example resolving to 127.0.0.1 still sends Host: evil.example.
+            raise HttpError(421, "this console answers only to its own address")
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        query = {k: v[-1] for k, v in urllib.parse.parse_qs(str(environ.get("QUERY_STRING", ""))).items()}
+        request = Request(method=method, path=str(environ.get("PATH_INFO") or "/"), query=query)
+        if method == "POST":
+            if not self.allow_replay:
+                raise HttpError(403, "this console is read-only: start it with --allow-replay to change anything")
+            request.form = _read_form(environ)
+            token = (request.form.get("csrf") or [""])[-1]
+            if not hmac.compare_digest(token.encode(), self.csrf_token.encode()):
+                raise HttpError(403, "the form's CSRF token is missing or wrong: reload the page and try again")
+            origin = str(environ.get("HTTP_ORIGIN", ""))
+            if origin and urllib.parse.urlsplit(origin).netloc.lower() not in self.allowed_hosts:
+                raise HttpError(403, "the form was posted from another site")
+        return request
+
+    def _dispatch(self, request: Request, environ: dict[str, Any]) -> Response:
+        allowed = False
+        for method, prefix, handler in self._routes:
+            matched = (
+                request.path.startswith(prefix) if prefix.endswith("/") and prefix != "/" else request.path == prefix
+            )
+            if not matched:
+                continue
+            if method != request.method:
+                allowed = True
+                continue
+            try:
+                return handler(request, request.path[len(prefix) :])
+            except (operator.OperatorError, operations.OperationError) as exc:
+                raise HttpError(404 if str(exc).startswith("no ") else 400, str(exc)) from None
+            except TargetError as exc:
+                raise HttpError(502, str(exc)) from None
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "error")
+                log.warning("%s %s: AWS answered %s", request.method, request.path, code)
+                raise HttpError(502, f"AWS answered {code}") from None
+            except BotoCoreError as exc:
+                log.warning("%s %s: %s", request.method, request.path, type(exc).__name__)
+                raise HttpError(502, f"AWS could not be reached ({type(exc).__name__})") from None
+        if allowed:
+            raise HttpError(405, f"{request.method} is not allowed here")
+        raise HttpError(404, "no such page")
+
+    # ------------------------------------------------------------------ rendering
+
+    def _page(self, template: str, status: int = 200, **values: Any) -> Response:
+        body = self._templates.get_template(template).render(
+            label=self.label,
+            allow_replay=self.allow_replay,
+            csrf=self.csrf_token,
+            **values,
+        )
+        return Response(body.encode(), status=status)
+
+    def _error(self, status: int, message: str) -> Response:
+        return self._page("error.html", status=status, status_code=status, message=message)
+
+    # ------------------------------------------------------------------ emails
+
+    def _filters(self, values: dict[str, str]) -> dict[str, Any]:
+        status, step, error, since = (values.get(k, "").strip() for k in ("status", "step", "error", "since"))
+        if status and status not in lifecycle.STATUSES:
+            raise HttpError(400, f"status must be one of {', '.join(lifecycle.STATUSES)}")
+        window = None
+        if since:
+            try:
+                window = operator.parse_duration(since)
+            except operator.OperatorError as exc:
+                raise HttpError(400, str(exc)) from None
+        return {"status": status or None, "step": step or None, "error": error or None, "since": window}
+
+    def _rows(self, values: dict[str, str]) -> list[dict[str, Any]]:
+        return operator.list_emails(self.target, **self._filters(values))
+
+    def emails(self, request: Request, _: str) -> Response:
+        """Every email, newest first, with filters; the table refreshes itself."""
+        rows = self._rows(request.query)
+        shown = {k: request.arg(k) for k in ("status", "step", "error", "since")}
+        return self._page(
+            "emails.html",
+            rows=rows,
+            filters=shown,
+            query=urllib.parse.urlencode({k: v for k, v in shown.items() if v}),
+            statuses=lifecycle.STATUSES,
+            steps=TASK_STATES,
+            errors=sorted(leaf_errors()),
+        )
+
+    def email_rows(self, request: Request, _: str) -> Response:
+        """The emails table's rows alone (what the page's refresh fetches)."""
+        return self._page("email_rows.html", rows=self._rows(request.query))
+
+    def replay_preview(self, request: Request, _: str) -> Response:
+        """What replaying the filtered emails would do (a dry run), with a form to confirm it."""
+        values = {k: (request.form.get(k) or [""])[-1] for k in ("status", "step", "error", "since")}
+        restart = (request.form.get("restart") or [""])[-1] == "1"
+        ids = [r["message_id"] for r in self._rows(values)]
+        plans = operator.replay(self.target, ids, restart=restart, dry_run=True, rate=0) if ids else []
+        return self._page(
+            "replay_preview.html",
+            plans=plans,
+            chosen=[p["message_id"] for p in plans if p["action"] != "skipped"],
+            restart=restart,
+            filters=values,
+        )
+
+    def replay(self, request: Request, _: str) -> Response:
+        """Replay exactly the emails the preview listed."""
+        ids = [i for i in request.form.get("message_id", []) if i]
+        if not ids:
+            raise HttpError(400, "nothing to replay: no email was chosen")
+        for message_id in ids:
+            operations.resolve_message_id(self.target, message_id)  # a whole id, or refused
+        restart = (request.form.get("restart") or [""])[-1] == "1"
+        results = operator.replay(self.target, ids, restart=restart)
+        log.info("replayed %d email(s): %s", len(results), _counts(results))
+        return self._page("replay_done.html", results=results)
+
+    def _email_view(self, message_id: str) -> dict[str, Any]:
+        record = operator.status_record(self.target, message_id)
+        row = operator.email_row(record)
+        view: dict[str, Any] = {"row": row, "record": _plain(record), "history": None, "svg": None, "events": []}
+        outcomes: dict[str, str] = {}
+        try:
+            summary, events = operator.history_and_events(self.target, message_id)
+        except operator.OperatorError:
+            summary, events = None, []  # never executed (an email SES stored but never announced)
+        view["history"] = summary
+        outcomes = graph.states_run(events) if events else {}
+        view["svg"] = graph.render_svg(self._asl(), outcomes)
+        view["final"] = lifecycle.is_outcome(row["status"]) or row["status"] == lifecycle.FAILED
+        return view
+
+    def email(self, request: Request, reference: str) -> Response:
+        """One email: its state machine coloured by its execution, the history, the record, its inbox items."""
+        message_id = operations.resolve_message_id(self.target, urllib.parse.unquote(reference))
+        view = self._email_view(message_id)
+        recipients = [str(r) for r in view["record"].get("recipients") or []]
+        items = operations.items_of_email(self.target, message_id, recipients) if recipients else []
+        return self._page("email.html", message_id=message_id, items=items, **view)
+
+    def email_live(self, request: Request, reference: str) -> Response:
+        """The part of an email's page that changes while it runs."""
+        message_id = operations.resolve_message_id(self.target, urllib.parse.unquote(reference))
+        return self._page("email_live.html", message_id=message_id, **self._email_view(message_id))
+
+    def email_replay(self, request: Request, reference: str) -> Response:
+        """Replay one email (redrive or restart by the shared policy; or route it to operator-given addresses)."""
+        message_id = operations.resolve_message_id(self.target, urllib.parse.unquote(reference))
+        restart = (request.form.get("restart") or [""])[-1] == "1"
+        to = [a.strip() for a in (request.form.get("to") or [""])[-1].split(",") if a.strip()]
+        results = operator.replay(self.target, [message_id], restart=restart, to=to)
+        log.info("replay of one email: %s", _counts(results))
+        return _redirect(f"/email/{message_id}")
+
+    def _asl(self) -> dict[str, Any]:
+        # The definition the stack runs (on AWS: the deployed one, substitutions made), read once.
+        if self._definition is None:
+            described = self.target.client("stepfunctions").describe_state_machine(
+                stateMachineArn=self.target.name("StateMachineArn")
+            )
+            self._definition = json.loads(described["definition"])
+        return self._definition
+
+    # ------------------------------------------------------------------ inboxes
+
+    def inboxes(self, request: Request, _: str) -> Response:
+        """The users the registry knows, with their addresses."""
+        users: dict[str, list[str]] = {}
+        for mailbox in operations.list_mailboxes(self.target):
+            users.setdefault(mailbox["user"], []).append(mailbox["address"])
+        return self._page("inboxes.html", users=sorted(users.items()))
+
+    def inbox(self, request: Request, _: str) -> Response:
+        """One user's inbox items, newest first."""
+        user = request.arg("user")
+        if not user:
+            raise HttpError(400, "which user? (?user=NAME)")
+        return self._page("inbox.html", user=user, items=operations.inbox(self.target, user))
+
+    def _item(self, request: Request) -> dict[str, Any]:
+        user, item_id = request.arg("user"), request.arg("id")
+        if not user or not item_id:
+            raise HttpError(400, "which item? (?user=NAME&id=MESSAGE_ID)")
+        return operations.inbox_item(self.target, item_id, user=user)
+
+    def item(self, request: Request, _: str) -> Response:
+        """One inbox item: headers, the text body, the HTML body (sandboxed), the attachments."""
+        item = self._item(request)
+        bodies = operations.item_bodies(self.target, item)
+        text = bodies["text"].decode("utf-8", errors="replace") if bodies["text"] is not None else None
+        return self._page(
+            "item.html",
+            user=item["user"],
+            item=item,
+            text=text,
+            has_html=bodies["html"] is not None,
+            query=urllib.parse.urlencode({"user": item["user"], "id": item["message_id"]}),
+        )
+
+    def item_html(self, request: Request, _: str) -> Response:
+        """An item's HTML body, for the sandboxed frame only: no script runs, nothing remote loads."""
+        html = operations.item_bodies(self.target, self._item(request))["html"]
+        if html is None:
+            raise HttpError(404, "this email has no HTML body")
+        return Response(html, headers=[("Content-Security-Policy", BODY_POLICY), ("X-Frame-Options", "SAMEORIGIN")])
+
+    def attachment(self, request: Request, _: str) -> Response:
+        """An attachment's bytes, exactly as archived, always as a download (never rendered here)."""
+        item = self._item(request)
+        try:
+            number = int(request.arg("n"))
+        except ValueError:
+            raise HttpError(400, "which attachment? (&n=1…)") from None
+        name, size, body = operations.open_attachment(self.target, item, number)
+        return Response(
+            _chunks(body),
+            content_type="application/octet-stream",
+            headers=[("Content-Length", str(size)), ("Content-Disposition", _attachment_disposition(name))],
+        )
+
+    # ------------------------------------------------------------------ mailboxes and stats
+
+    def mailboxes(self, request: Request, _: str) -> Response:
+        """The mailbox registry."""
+        return self._page(
+            "mailboxes.html",
+            mailboxes=operations.list_mailboxes(self.target),
+            domain=self.target.names.get("RecipientDomain"),
+            message=request.arg("added") and f"added {request.arg('added')}",
+        )
+
+    def mailbox_add(self, request: Request, _: str) -> Response:
+        """Register an address (refused when it feeds another user, unless moved on purpose)."""
+        form = {k: (request.form.get(k) or [""])[-1] for k in ("address", "user", "tenant", "force")}
+        added = operations.add_mailbox(
+            self.target,
+            form["address"],
+            user=form["user"],
+            tenant=form["tenant"] or "default",
+            force=form["force"] == "1",
+        )
+        return _redirect("/mailboxes?" + urllib.parse.urlencode({"added": added["address"]}))
+
+    def stats(self, request: Request, _: str) -> Response:
+        """The ``mailroom stats`` figures, and the last hour's throughput and latency."""
+        since = request.arg("since") or "24h"
+        try:
+            window = operator.parse_duration(since)
+        except operator.OperatorError as exc:
+            raise HttpError(400, str(exc)) from None
+        figures = operator.stats(self.target, since=window)
+        activity = operator.activity(self.target)
+        return self._page("stats.html", since=since, figures=figures, chart=_chart(activity), activity=activity)
+
+    def static(self, request: Request, name: str) -> Response:
+        """The stylesheet and the script (no CDN: everything is served from here)."""
+        if name not in STATIC:
+            raise HttpError(404, "no such file")
+        body = resources.files("mailroom_cli.console").joinpath("static", name).read_bytes()
+        return Response(body, content_type=STATIC[name], headers=[("Cache-Control", "no-cache")])
+
+
+_SECURITY_HEADERS = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("Cache-Control", "no-store"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+]
+
+
+def _read_form(environ: dict[str, Any]) -> dict[str, list[str]]:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > 1 << 20:
+        raise HttpError(400, "the form is too large")
+    body = environ["wsgi.input"].read(length) if length else b""
+    return urllib.parse.parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+
+
+def _redirect(location: str) -> Response:
+    return Response(b"", status=303, headers=[("Location", location)])
+
+
+def _chunks(body: Any) -> Iterator[bytes]:
+    try:
+        while chunk := body.read(1 << 16):
+            yield chunk
+    finally:
+        body.close()
+
+
+def _attachment_disposition(name: str) -> str:
+    fallback = name.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_").replace("?", "_")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{urllib.parse.quote(name, safe='')}"
+
+
+def _counts(results: list[dict[str, Any]]) -> str:
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result["action"]] = counts.get(result["action"], 0) + 1
+    return ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) or "none"
+
+
+def _plain(record: dict[str, Any]) -> dict[str, Any]:
+    """A status record for display: numbers as numbers, sets as sorted lists."""
+    out: dict[str, Any] = {}
+    for key, value in sorted(record.items()):
+        if isinstance(value, set):
+            value = sorted(value)
+        elif hasattr(value, "is_integer"):
+            value = int(value) if value == int(value) else float(value)
+        out[key] = value
+    return out
+
+
+def _when(value: Any) -> str:
+    """A timestamp as ``2026-12-02 10:04:55`` UTC (its ISO text, or the value as given)."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return "" if value is None else str(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _chart(activity: list[dict[str, Any]]) -> dict[str, Any]:
+    """Bar heights for the last hour's chart (an inline SVG the template draws: no script, no library)."""
+    peak = max([1, *(max(a["received"], a["delivered"]) for a in activity)])
+    slowest = max([1.0, *(a["latency_p50_ms"] or 0.0 for a in activity)])
+    bars = []
+    for n, slot in enumerate(activity):
+        bars.append(
+            {
+                "x": 40 + n * 50,
+                "received": round(100 * slot["received"] / peak),
+                "delivered": round(100 * slot["delivered"] / peak),
+                "latency": round(100 * (slot["latency_p50_ms"] or 0.0) / slowest),
+                "slot": slot,
+                "label": _when(slot["start"])[11:16],
+            }
+        )
+    return {"bars": bars, "peak": peak, "slowest": slowest}

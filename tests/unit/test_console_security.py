@@ -1,0 +1,129 @@
+"""The console's gatekeeping, on the WSGI application itself (no socket, no AWS: refused before either)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+
+from mailroom_cli.console.app import BODY_POLICY, PAGE_POLICY, Console
+from mailroom_cli.console.server import allowed_hosts
+from mailroom_cli.target import Target
+
+HOST = "127.0.0.1:8025"
+
+
+def console(*, allow_replay: bool = True) -> Console:
+    target = Target(region="eu-west-1", names={"StatusTableName": "s"}, endpoint_url="http://127.0.0.1:9")
+    return Console(target, allowed_hosts=allowed_hosts("127.0.0.1", 8025), allow_replay=allow_replay, label="test")
+
+
+def call(
+    app: Console, method: str, path: str, *, host: str = HOST, body: bytes = b"", **headers: str
+) -> dict[str, Any]:
+    answer: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
+        answer["status"] = int(status.split()[0])
+        answer["headers"] = dict(response_headers)
+
+    path, _, query = path.partition("?")
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "HTTP_HOST": host,
+        "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        "wsgi.input": io.BytesIO(body),
+        **{"HTTP_" + k.upper(): v for k, v in headers.items()},
+    }
+    answer["body"] = b"".join(app(environ, start_response))
+    return answer
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8025", "127.0.0.1:8026", "", "localhost.evil:8025"])
+def test_a_request_for_another_host_is_refused_before_anything_is_read(host: str) -> None:
+    answer = call(console(), "GET", "/emails", host=host)
+    assert answer["status"] == 421
+    assert b"only to its own address" in answer["body"]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8025", "localhost:8025", "LOCALHOST:8025"])
+def test_its_own_address_is_served(host: str) -> None:
+    assert call(console(), "GET", "/static/console.js", host=host)["status"] == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/mailboxes", b"address=a%40x&user=u"),
+        ("/replay", b"message_id=0123456789abcdef"),
+        ("/replay/preview", b"status=failed"),
+        ("/email-replay/0123456789abcdef", b""),
+    ],
+)
+def test_a_post_without_the_csrf_token_is_forbidden(path: str, body: bytes) -> None:
+    answer = call(console(), "POST", path, body=body)
+    assert answer["status"] == 403
+    assert b"CSRF" in answer["body"]
+
+
+def test_a_post_with_a_wrong_csrf_token_is_forbidden() -> None:
+    answer = call(console(), "POST", "/mailboxes", body=b"csrf=guess&address=a%40x&user=u")
+    assert answer["status"] == 403
+
+
+def test_a_post_with_the_token_from_another_origin_is_forbidden() -> None:
+    app = console()
+    answer = call(app, "POST", "/mailboxes", body=f"csrf={app.csrf_token}".encode(), origin="http://evil.example")
+    assert answer["status"] == 403
+    assert b"another site" in answer["body"]
+
+
+def test_each_console_has_its_own_token() -> None:
+    assert console().csrf_token != console().csrf_token
+
+
+def test_a_read_only_console_refuses_every_change_even_with_its_token() -> None:
+    app = console(allow_replay=False)
+    answer = call(app, "POST", "/replay", body=f"csrf={app.csrf_token}&message_id=x".encode())
+    assert answer["status"] == 403
+    assert b"read-only" in answer["body"]
+
+
+def test_pages_carry_a_policy_without_inline_script_and_are_never_framed() -> None:
+    answer = call(console(), "GET", "/no-such-page")
+    assert answer["status"] == 404
+    policy = answer["headers"]["Content-Security-Policy"]
+    assert policy == PAGE_POLICY
+    assert "script-src 'self'" in policy
+    assert "unsafe-inline" not in policy.split("style-src")[0]
+    assert "frame-ancestors 'none'" in policy
+    assert answer["headers"]["X-Content-Type-Options"] == "nosniff"
+    assert answer["headers"]["Referrer-Policy"] == "same-origin"  # no-referrer would make POSTs say Origin: null
+
+
+def test_an_emails_html_is_served_under_a_sandbox_that_runs_no_script_and_loads_nothing_remote() -> None:
+    directives = dict(d.strip().partition(" ")[::2] for d in BODY_POLICY.split(";"))
+    assert "sandbox" in directives
+    assert directives["sandbox"] == ""
+    assert directives["default-src"] == "'none'"
+    assert directives["img-src"] == "data:"
+    assert "script-src" not in directives  # falls back to default-src 'none'
+
+
+def test_a_wrong_method_is_405_and_an_unknown_static_file_404() -> None:
+    app = console()
+    assert call(app, "DELETE", "/emails")["status"] == 405
+    assert call(app, "GET", "/static/../app.py")["status"] == 404
+
+
+def test_the_script_and_stylesheet_are_served_from_the_package() -> None:
+    app = console()
+    script = call(app, "GET", "/static/console.js")
+    assert script["headers"]["Content-Type"].startswith("text/javascript")
+    assert b"data-refresh" in script["body"]
+    assert b"://" not in script["body"]  # nothing remote
+    assert call(app, "GET", "/static/console.css")["headers"]["Content-Type"].startswith("text/css")
