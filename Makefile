@@ -7,7 +7,7 @@ SAMPLE ?= tests/fixtures/scanner_mail.eml
 DOMAIN ?= in.mailroom.localhost
 MAILBOX ?= scans@$(DOMAIN)=demo
 
-.PHONY: setup run demo parse test check lint types bench corpus clean tools template-check sam-build operator-check
+.PHONY: setup run demo parse test browser check lint types bench corpus clean tools template-check sam-build operator-check
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH" >&2; exit 1; }
@@ -29,8 +29,17 @@ demo: setup
 parse: setup
 	$(BIN)/mailroom parse $(SAMPLE)
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
+
+# The console's browser tests drive the system's chromium through Playwright (whose own browser download
+# cannot work offline): installed with apt-get when missing (as root, or through sudo).
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt=apt-get; elif command -v sudo >/dev/null; then apt="sudo apt-get"; \
+	  else echo "the browser tests need chromium: apt-get install chromium" >&2; exit 1; fi; \
+	  DEBIAN_FRONTEND=noninteractive $$apt install -y -q chromium >/dev/null || \
+	  { $$apt update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $$apt install -y -q chromium >/dev/null; }; }
 
 lint: setup
 	$(BIN)/ruff check .

@@ -52,6 +52,8 @@ def test_an_email_appears_without_a_reload_and_its_page_shows_four_succeeded_sta
     stack: LocalStack, target: Target, console: ConsoleServer, page: Page, screenshots: Path
 ) -> None:
     address = _mailbox(target, "ada")
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto(console.url + "emails")
     loads: list[str] = []
     page.on("load", lambda _: loads.append("load"))
@@ -73,6 +75,9 @@ def test_an_email_appears_without_a_reload_and_its_page_shows_four_succeeded_sta
     expect(states.first).to_be_visible()
     assert [states.nth(n).get_attribute("data-state") for n in range(states.count())] == list(TASKS)
     expect(page.locator("details summary")).to_contain_text("events")
+    edge = page.locator("svg .edge path").first
+    assert edge.evaluate("e => getComputedStyle(e).fill") == "none"  # the graph's style came with console.css
+    assert errors == [], errors  # e.g. a style or script the page's policy refused
     _shot(page, screenshots, "email")
 
 

@@ -278,7 +278,7 @@ class Console:
             summary, events = None, []  # never executed (an email SES stored but never announced)
         view["history"] = summary
         outcomes = graph.states_run(events) if events else {}
-        view["svg"] = graph.render_svg(self._asl(), outcomes)
+        view["svg"] = graph.render_svg(self._asl(), outcomes, embed_style=False)  # console.css carries graph.STYLE
         view["final"] = lifecycle.is_outcome(row["status"]) or row["status"] == lifecycle.FAILED
         return view
 
@@ -409,6 +409,8 @@ class Console:
         if name not in STATIC:
             raise HttpError(404, "no such file")
         body = resources.files("mailroom_cli.console").joinpath("static", name).read_bytes()
+        if name == "console.css":
+            body += b"\n/* The state machine graph (mailroom_cli.console.graph.STYLE) */\n" + graph.STYLE.encode()
         return Response(body, content_type=STATIC[name], headers=[("Cache-Control", "no-cache")])
 
 

@@ -293,7 +293,7 @@ def _order(rows: list[list[str]], routed: Sequence[tuple[_Edge, list[str]]]) -> 
 
 # --------------------------------------------------------------------------------------------- drawing
 
-_STYLE: Final = """
+STYLE: Final = """
 .sfn-graph text{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;font-size:12px;fill:#1f2328}
 .sfn-graph text.kind{font-size:10px;fill:#57606a}
 .sfn-graph .state rect,.sfn-graph .legend-item rect{stroke-width:1.5px}
@@ -318,8 +318,12 @@ def _num(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
-def render_svg(asl: Mapping[str, Any], outcomes: Mapping[str, str]) -> str:
-    """The ASL's top-level states as an SVG graph, each state's class and ``data-outcome`` from ``outcomes``."""
+def render_svg(asl: Mapping[str, Any], outcomes: Mapping[str, str], *, embed_style: bool = True) -> str:
+    """The ASL's top-level states as an SVG graph, each state's class and ``data-outcome`` from ``outcomes``.
+
+    ``embed_style=False`` leaves out the ``<style>`` element, for a page whose Content-Security-Policy allows
+    only its own stylesheet (which then carries ``STYLE``).
+    """
     unknown = sorted({o for o in outcomes.values() if o not in OUTCOMES})
     if unknown:
         raise ValueError(f"unknown outcomes {unknown}; expected one of {OUTCOMES}")
@@ -335,8 +339,9 @@ def render_svg(asl: Mapping[str, Any], outcomes: Mapping[str, str]) -> str:
         f'width="{_num(total_width)}" height="{_num(total_height)}" '
         f'viewBox="0 0 {_num(total_width)} {_num(total_height)}">',
         f"<title>{_esc(asl.get('Comment') or 'State machine')}</title>",
-        f"<style>{_STYLE}</style>",
     ]
+    if embed_style:
+        parts.append(f"<style>{STYLE}</style>")
     start = str(asl.get("StartAt", ""))
     if start in states:
         node = nodes[start]
