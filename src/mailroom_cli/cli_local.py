@@ -14,11 +14,11 @@ import typer
 from mailroom import lifecycle
 
 from mailroom_cli import operations as ops
+from mailroom_cli.console.server import ConsoleServer
 from mailroom_cli.local import control
 from mailroom_cli.local.progress import Progress
 from mailroom_cli.local.samples import demo_samples
 from mailroom_cli.local.stack import DEFAULT_DOMAIN, LocalOptions, LocalStack
-from mailroom_cli.console.server import ConsoleServer
 from mailroom_cli.state import default_state_file, read_state, write_state
 from mailroom_cli.target import from_local
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from local_stack import LOOPBACK, wait_until
 from mailroom.errors import StorageUnavailableError
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Request, expect
 
 from mailroom_cli import operations as ops
 from mailroom_cli import operator

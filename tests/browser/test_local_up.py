@@ -41,7 +41,7 @@ def test_local_up_serves_the_console_and_local_info_names_it(tmp_path: Path) -> 
             page = answer.read().decode()
         assert answer.status == 200
         assert "replay allowed" in page  # the developer's own stack
-        assert "<tbody id=\"rows\"" in page
+        assert '<tbody id="rows"' in page
     finally:
         up.send_signal(signal.SIGTERM)
         up.wait(timeout=60)
