@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -19,7 +21,7 @@ from mailroom_cli.local.provision import template_path
 from mailroom_cli.local.ses_producer import KmsDataKeys, encrypt_for_ses
 from mailroom_cli.local.stack import LocalOptions, LocalStack
 from mailroom_cli.local.template import load_yaml
-from mailroom_cli.target import Target
+from mailroom_cli.target import Target, from_local
 
 LOOPBACK = ["127.0.0.1", "::1", "localhost"]
 DEADLINE_SECONDS = 60.0
@@ -185,3 +187,41 @@ def attachment_file(tmp_path: Path, name: str, data: bytes) -> Path:
     path = tmp_path / name
     path.write_bytes(data)
     return path
+
+
+# ---------------------------------------------------------------------------- fixtures (conftests import them)
+
+ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+
+
+def addresses_in_executions(stack: LocalStack) -> dict[str, list[str]]:
+    """Execution name → the addresses found in its input, output and history (none, if all is well)."""
+    sfn = stack.client("stepfunctions")
+    found: dict[str, list[str]] = {}
+    machine = stack.info()["state_machine_arn"]
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine):
+        for execution in page["executions"]:
+            arn = execution["executionArn"]
+            described = sfn.describe_execution(executionArn=arn)
+            events = [
+                e for p in sfn.get_paginator("get_execution_history").paginate(executionArn=arn) for e in p["events"]
+            ]
+            text = json.dumps([described.get("input"), described.get("output"), events], default=str)
+            hits = [m.group(0) for m in ADDRESS.finditer(text)]
+            if hits:
+                found[execution["name"]] = hits
+    return found
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A running local stack on free ports, retry waits compressed 1000× (the requested ones are recorded)."""
+    with running_stack(tmp_path_factory.mktemp("stack")) as running:
+        yield running
+        leaked = addresses_in_executions(running)
+        assert not leaked, f"addresses in Step Functions (input, output or history): {leaked}"
+
+
+@pytest.fixture(scope="module")
+def target(stack: LocalStack) -> Target:
+    return from_local(stack.info())

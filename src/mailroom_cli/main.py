@@ -438,6 +438,9 @@ def console(
     allow_replay: Annotated[
         bool, typer.Option(help="allow replays and mailbox changes (read-only without it)")
     ] = False,
+    refresh: Annotated[
+        float, typer.Option(help="seconds between a page's live updates (each reads the status table)", min=0.25)
+    ] = 2.0,
 ) -> None:
     """Serve the console in the browser: emails, executions, inboxes, mailboxes, stats.
 
@@ -451,7 +454,9 @@ def console(
     target = _target(ctx)
     label = (ctx.obj or {}).get("stack") or "local stack"
     try:
-        server = ConsoleServer(target, host=host, port=port, allow_replay=allow_replay, label=label)
+        server = ConsoleServer(
+            target, host=host, port=port, allow_replay=allow_replay, label=label, refresh_seconds=refresh
+        )
     except OSError as exc:
         _fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)

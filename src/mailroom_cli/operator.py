@@ -195,16 +195,22 @@ def history_and_events(target: Target, reference: str) -> tuple[dict[str, Any], 
     events = _events(target, arn)
     timeline: list[dict[str, Any]] = []
     current: dict[str, Any] | None = None
+    failed_at: dt.datetime | None = None
     for event in events:
         kind, at = event["type"], event["timestamp"]
         if "stateEnteredEventDetails" in event:
             current = {"state": event["stateEnteredEventDetails"]["name"], "entered": at, "attempts": 0, "errors": []}
+            failed_at = None
             timeline.append(current)
         elif kind == "TaskScheduled" and current is not None:
             current["attempts"] += 1
+            if failed_at is not None:  # the Retry's backoff: from a failed attempt to the next one
+                current["waited_ms"] = current.get("waited_ms", 0) + int((at - failed_at).total_seconds() * 1000)
+                failed_at = None
         elif kind == "TaskFailed" and current is not None:
             details = event.get("taskFailedEventDetails", {})
             current["errors"].append({"error": details.get("error"), "cause": _short_cause(details.get("cause"))})
+            failed_at = at
         elif "stateExitedEventDetails" in event and current is not None:
             current["exited"] = at
             current["duration_ms"] = int((at - current["entered"]).total_seconds() * 1000)

@@ -13,15 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from local_stack import LOOPBACK, running_stack
+from local_stack import LOOPBACK, stack, target
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from mailroom_cli.console.server import ConsoleServer
-from mailroom_cli.local.stack import LocalStack
-from mailroom_cli.target import Target, from_local
+from mailroom_cli.target import Target
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.allow_hosts(LOOPBACK)
+__all__ = ["stack", "target"]  # one local stack per module, checked for addresses in its executions
 
 
 def chromium_path() -> str:
@@ -29,17 +29,6 @@ def chromium_path() -> str:
     found = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     assert found, "the browser tests need chromium: apt-get install chromium (make test does it when it can)"
     return found
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with running_stack(tmp_path_factory.mktemp("stack")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def target(stack: LocalStack) -> Target:
-    return from_local(stack.info())
 
 
 @pytest.fixture(scope="module")

@@ -113,6 +113,8 @@ def test_local_fail_and_heal_reach_the_running_stack(stack: LocalStack, target: 
     archive = next(s for s in timeline["states"] if s["state"] == "Archive")
     assert archive["attempts"] == 2
     assert [e["error"] for e in archive["errors"]] == ["StorageUnavailableError"]
+    assert archive["waited_ms"] >= 0  # the Retry's backoff (compressed 1000x here) between the two attempts
+    assert "waited_ms" not in next(s for s in timeline["states"] if s["state"] == "Decrypt")
 
     run("local", "fail", "Parse", "--error", "NoSuchError", code=2)
     refused = run("local", "fail", "Parse", "--times", "0", code=2)  # "0 attempts" would mean "until healed"

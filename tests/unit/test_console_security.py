@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from mailroom_cli import operator
 from mailroom_cli.console.app import BODY_POLICY, PAGE_POLICY, Console
 from mailroom_cli.console.server import allowed_hosts
 from mailroom_cli.target import Target
@@ -127,3 +128,25 @@ def test_the_script_and_stylesheet_are_served_from_the_package() -> None:
     assert b"data-refresh" in script["body"]
     assert b"://" not in script["body"]  # nothing remote
     assert call(app, "GET", "/static/console.css")["headers"]["Content-Type"].startswith("text/css")
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [("since=0s", b"no window"), ("since=1x", b"not a duration"), ("status=lost", b"status must be one of")],
+)
+def test_filters_are_checked_as_the_cli_checks_them(query: str, message: bytes) -> None:
+    answer = call(console(), "GET", "/emails?" + query)
+    assert answer["status"] == 400
+    assert message in answer["body"]
+
+
+def test_the_emails_page_shows_the_newest_rows_and_says_how_many_it_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [
+        {"message_id": f"{n:040d}", "status": "delivered", "received_at": "2026-12-02T10:00:00Z", "latency_ms": 5}
+        for n in range(600)
+    ]
+    monkeypatch.setattr(operator, "list_emails", lambda target, **filters: rows)
+    page = call(console(), "GET", "/emails")["body"].decode()
+    assert page.count('<tr data-id="') == 500
+    assert "Showing the newest 500 of 600" in page
+    assert 'data-every="1000"' in page

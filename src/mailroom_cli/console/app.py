@@ -91,8 +91,19 @@ _REASONS |= {421: "Misdirected Request", 500: "Internal Server Error", 502: "Bad
 class Console:
     """The console for one mailroom (``target``): callable as a WSGI application."""
 
-    def __init__(self, target: Target, *, allowed_hosts: Iterable[str], allow_replay: bool, label: str) -> None:
+    def __init__(
+        self,
+        target: Target,
+        *,
+        allowed_hosts: Iterable[str],
+        allow_replay: bool,
+        label: str,
+        refresh_seconds: float = 1.0,
+        max_rows: int = 500,
+    ) -> None:
         self.target = target
+        self.refresh_ms = max(250, int(refresh_seconds * 1000))  # each refresh reads the status table
+        self.max_rows = max_rows
         self.allowed_hosts = {h.lower() for h in allowed_hosts}
         self.allow_replay = allow_replay
         self.label = label
@@ -198,6 +209,7 @@ class Console:
         body = self._templates.get_template(template).render(
             label=self.label,
             allow_replay=self.allow_replay,
+            refresh_ms=self.refresh_ms,
             csrf=self.csrf_token,
             **values,
         )
@@ -229,7 +241,8 @@ class Console:
         shown = {k: request.arg(k) for k in ("status", "step", "error", "since")}
         return self._page(
             "emails.html",
-            rows=rows,
+            rows=rows[: self.max_rows],
+            total=len(rows),
             filters=shown,
             query=urllib.parse.urlencode({k: v for k, v in shown.items() if v}),
             statuses=lifecycle.STATUSES,
@@ -239,7 +252,8 @@ class Console:
 
     def email_rows(self, request: Request, _: str) -> Response:
         """The emails table's rows alone (what the page's refresh fetches)."""
-        return self._page("email_rows.html", rows=self._rows(request.query))
+        rows = self._rows(request.query)
+        return self._page("email_rows.html", rows=rows[: self.max_rows], total=len(rows))
 
     def replay_preview(self, request: Request, _: str) -> Response:
         """What replaying the filtered emails would do (a dry run), with a form to confirm it."""

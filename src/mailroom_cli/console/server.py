@@ -61,17 +61,21 @@ class ConsoleServer:
         port: int = DEFAULT_PORT,
         allow_replay: bool = False,
         label: str = "local",
+        refresh_seconds: float = 1.0,
     ) -> None:
+        console = Console(
+            target, allowed_hosts=(), allow_replay=allow_replay, label=label, refresh_seconds=refresh_seconds
+        )
         self._server = make_server(
             host,
             port,
-            Console(target, allowed_hosts=(), allow_replay=allow_replay, label=label),
+            console,
             server_class=_ThreadingServer,
             handler_class=_Handler,
         )
         self.host = host
         self.port = int(self._server.server_address[1])
-        self.console: Console = self._server.get_app()  # type: ignore[assignment]
+        self.console = console
         self.console.allowed_hosts = allowed_hosts(host, self.port)
         self._thread: threading.Thread | None = None
 
@@ -86,10 +90,6 @@ class ConsoleServer:
         self._thread = threading.Thread(target=self._server.serve_forever, name="mailroom-console", daemon=True)
         self._thread.start()
         return self
-
-    def serve_forever(self) -> None:
-        """Serve in this thread until interrupted."""
-        self._server.serve_forever()
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
