@@ -102,7 +102,9 @@ def up(
         if console:
             # The developer's own emulated stack: replay and mailbox changes allowed, on loopback only.
             try:
-                server = ConsoleServer(target, port=console_port, allow_replay=True, label="local stack").start()
+                server = ConsoleServer(
+                    target, port=console_port, allow_replay=True, label="local stack", refresh_seconds=0.5
+                ).start()
             except OSError as exc:
                 _err(f"cannot serve the console on port {console_port} ({exc.strerror or exc}): give --console-port")
                 raise typer.Exit(1) from None

@@ -33,7 +33,7 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="module")
 def console(target: Target) -> Iterator[ConsoleServer]:
-    server = ConsoleServer(target, port=0, allow_replay=True, label="local stack").start()
+    server = ConsoleServer(target, port=0, allow_replay=True, label="local stack", refresh_seconds=0.5).start()
     yield server
     server.stop()
 

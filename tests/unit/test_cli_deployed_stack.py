@@ -37,6 +37,7 @@ def cli(*args: str) -> Any:
 def test_emails_and_stats_read_the_stacks_status_table() -> None:
     rows = cli("emails", "--json")
     assert {(r["message_id"], r["status"]) for r in rows} == {(MID, "delivered"), (OTHER, "failed")}
+    assert next(r for r in rows if r["message_id"] == MID)["latency_ms"] == 2000  # received → delivered
     assert cli("emails", "--status", "failed", "--json") == [
         {
             "message_id": OTHER,
@@ -50,6 +51,9 @@ def test_emails_and_stats_read_the_stacks_status_table() -> None:
             "recipients": 0,
             "unroutable_recipients": 0,
             "routed_by": None,
+            "delivered_at": None,
+            "latency_ms": None,
+            "replays": 0,
         }
     ]
     stats = cli("stats", "--since", "3650d", "--json")
