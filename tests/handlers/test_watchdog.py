@@ -1,4 +1,5 @@
-"""Watchdog: the real handler, the real ``by-status`` query and real executions, on moto.
+"""Watchdog: the real handler on the scheduled event from tests/events, the real ``by-status`` query and real
+executions, on moto.
 
 Status records are written by the same store methods the Recorder and Inbox use, with their
 ``updated_at`` on both sides of the cutoff (now − ``RESTART_AFTER_DAYS``); the handler's own clock
@@ -24,7 +25,17 @@ from mailroom.handlers import watchdog
 from mailroom.ports import Failure
 from mailroom.steps.watchdog import sweep
 from moto.core.config import default_user_config
-from moto_stack import ACCOUNT, INCOMING, PREFIX, STATUS_TABLE, Configure, FakeLambdaContext, Stack, emitted_metrics
+from moto_stack import (
+    ACCOUNT,
+    INCOMING,
+    PREFIX,
+    STATUS_TABLE,
+    Configure,
+    FakeLambdaContext,
+    Stack,
+    emitted_metrics,
+    load_event,
+)
 
 RESTART_AFTER_DAYS = 12  # template.yaml: WatchdogFunction's RESTART_AFTER_DAYS
 OLD = "a" * 40  # failed 13 days ago: restarted
@@ -36,6 +47,7 @@ QUARANTINED = "f" * 40  # quarantined 20 days ago: an outcome, never restarted
 
 
 ENVELOPE = Envelope(("scans@in.mailroom.localhost",))
+SCHEDULED = load_event("eventbridge_scheduled.json")  # what the rule sends every 15 minutes
 FAILING = {"StartAt": "Archive", "States": {"Archive": {"Type": "Fail", "Error": "StorageUnavailableError"}}}
 
 
@@ -139,7 +151,7 @@ def test_only_emails_failed_longer_than_the_threshold_are_restarted_under_their_
     assert len(executions(stack, machine)) == 6
     capsys.readouterr()
 
-    result = watchdog.handler({}, context)
+    result = watchdog.handler(SCHEDULED, context)
 
     assert sorted(result["restarted"]) == sorted([OLD, JUST_PAST])
     restarts = {name: e for name, e in executions(stack, machine).items() if "-r" in name}
@@ -165,15 +177,18 @@ def test_an_email_that_fails_again_is_restarted_under_the_next_free_name(
 ) -> None:
     old = dt.datetime.now(dt.UTC) - dt.timedelta(days=13)
     payload = _failed(stack, machine, status, OLD, old)
-    assert watchdog.handler({}, context) == {"restarted": [OLD], "no_envelope": []}
-    assert watchdog.handler({}, context) == {"restarted": [], "no_envelope": []}  # in flight again: nothing to do
+    assert watchdog.handler(SCHEDULED, context) == {"restarted": [OLD], "no_envelope": []}
+    assert watchdog.handler(SCHEDULED, context) == {
+        "restarted": [],
+        "no_envelope": [],
+    }  # in flight again: nothing to do
 
     # The restart failed too (the machine fails every execution), and has been failed for 13 days.
     first_restart = _record(stack, OLD)["execution_arn"]
     assert ended(stack, first_restart) == "FAILED"
     failure = Failure(execution_arn=first_restart, status="FAILED", step="Inbox", error="X", cause=None, stopped_at="")
     assert status.mark_failed(OLD, failure=failure, now=_iso(old))
-    assert watchdog.handler({}, context) == {"restarted": [OLD], "no_envelope": []}
+    assert watchdog.handler(SCHEDULED, context) == {"restarted": [OLD], "no_envelope": []}
 
     found = executions(stack, machine)
     assert sorted(found) == [OLD, f"{OLD}-r1", f"{OLD}-r2"]
@@ -190,7 +205,7 @@ def test_an_old_failed_email_whose_execution_is_gone_stays_failed(
     failure = Failure(execution_arn=gone, status="FAILED", step="Parse", error="X", cause=None, stopped_at="")
     assert status.mark_failed(OLD, failure=failure, now=old)
 
-    assert watchdog.handler({}, context) == {"restarted": [], "no_envelope": []}
+    assert watchdog.handler(SCHEDULED, context) == {"restarted": [], "no_envelope": []}
     assert executions(stack, machine) == {}
     assert _record(stack, OLD)["status"] == "failed"
 
@@ -255,8 +270,38 @@ def test_the_handler_sweeps_and_reports_what_it_recorded(
 ) -> None:
     _store(stack, UNANNOUNCED)  # stored just now: younger than the 15 minutes the handler waits
 
-    result = watchdog.handler({}, context)
+    result = watchdog.handler(SCHEDULED, context)
 
     assert result == {"restarted": [], "no_envelope": []}
     assert stack.status(UNANNOUNCED) is None
     assert emitted_metrics(capsys.readouterr().out)["NoEnvelope"] == 0
+
+
+class _TwentyMinutesOn:
+    """The ``dt`` module as the handler sees it, its clock 20 minutes on (moto stamps objects with the real one)."""
+
+    UTC = dt.UTC
+    timedelta = dt.timedelta
+
+    class datetime(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> dt.datetime:
+            return dt.datetime.now(tz) + dt.timedelta(minutes=20)
+
+
+def test_the_handler_records_a_stored_email_no_notification_announced_once_and_counts_it(
+    stack: Stack,
+    context: FakeLambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _store(stack, UNANNOUNCED)
+    monkeypatch.setattr(watchdog, "dt", _TwentyMinutesOn)  # past the 15 minutes a notification may take
+    capsys.readouterr()
+
+    assert watchdog.handler(SCHEDULED, context) == {"restarted": [], "no_envelope": [UNANNOUNCED]}
+    assert watchdog.handler(SCHEDULED, context) == {"restarted": [], "no_envelope": []}  # recorded once
+
+    record = _record(stack, UNANNOUNCED)
+    assert (record["status"], record["reason"]) == ("unroutable", "no-envelope")
+    assert emitted_metrics(capsys.readouterr().out)["NoEnvelope"] == 1
