@@ -150,20 +150,21 @@ def wait_until(check: Callable[[], Any], *, what: str, timeout: float = DEADLINE
 
 
 def final_status(target: Target, message_id: str) -> str:
-    """Wait for the email's status record to reach an outcome, or its execution to fail."""
+    """Wait for the email's status record to reach an outcome and its execution to end (a Record* state or
+    Inbox writes the outcome a state before the execution ends: its history is whole only then), or for its
+    execution to fail."""
     sfn = target.client("stepfunctions")
     arn = lifecycle.execution_arn(target.name("StateMachineArn"), message_id)
 
     def done() -> str | None:
         status = ops.email_status(target, message_id)
-        if status in lifecycle.OUTCOMES:
-            return status
         try:
-            if sfn.describe_execution(executionArn=arn)["status"] in ("FAILED", "TIMED_OUT", "ABORTED"):
-                return "failed"
+            execution = sfn.describe_execution(executionArn=arn)["status"]
         except sfn.exceptions.ExecutionDoesNotExist:
-            return None
-        return None
+            execution = None
+        if status in lifecycle.OUTCOMES:
+            return status if execution != "RUNNING" else None
+        return "failed" if execution in ("FAILED", "TIMED_OUT", "ABORTED") else None
 
     return str(wait_until(done, what=f"an outcome for {message_id}"))
 

@@ -160,18 +160,19 @@ def test_a_success_records_nothing_and_reads_no_history(
 
 
 def test_a_late_failure_event_never_undoes_an_outcome(
-    stack: Stack, run: Callable[..., str], context: FakeLambdaContext
+    stack: Stack, run: Callable[..., str], context: FakeLambdaContext, capsys: pytest.CaptureFixture[str]
 ) -> None:
     event = load_event("eventbridge_sfn_failed.json")
     run(event, FAILS_IN_ARCHIVE)
     _received(stack)
     DynamoStatusStore(STATUS_TABLE, stack.dynamodb).mark_delivered(MID, items=1, now="2026-11-27T09:00:00.000Z")
 
-    record.handler(event, context)
+    assert record.handler(event, context) == {"recorded": False}
 
     status = _status(stack)
     assert (status["status"], status["items"]) == ("delivered", 1)
     assert "error" not in status
+    assert "ExecutionsFailed" not in emitted_metrics(capsys.readouterr().out)  # no alarm for a delivered email
 
 
 def test_a_restarts_failure_is_recorded_under_the_email_it_restarted(

@@ -34,7 +34,8 @@ def message_id_of(detail: Mapping[str, Any]) -> str | None:
 def record_failure(
     detail: Mapping[str, Any], *, history: ExecutionHistory, status: StatusStore, now: str
 ) -> Failure | None:
-    """Record one status-change event; None when it is not a failure of one of our emails."""
+    """Record one status-change event; None when it is not a failure of one of our emails, or when it comes
+    late for an email that has an outcome already (a redrive or restart delivered it): nothing is recorded."""
     if detail.get("status") not in FAILED_STATUSES:
         return None
     message_id = message_id_of(detail)
@@ -49,5 +50,4 @@ def record_failure(
         cause=detail.get("cause"),
         stopped_at=str(detail.get("stopDate") or now),
     )
-    status.mark_failed(message_id, failure=failure, now=now)
-    return failure
+    return failure if status.mark_failed(message_id, failure=failure, now=now) else None
