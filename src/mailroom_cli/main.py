@@ -449,8 +449,12 @@ def console(
     """
     import logging
 
-    from mailroom_cli.console.server import ConsoleServer
+    from mailroom_cli.console.server import ConsoleServer, check_host
 
+    try:
+        check_host(host)
+    except ValueError as exc:
+        _fail(str(exc), 2)
     target = _target(ctx)
     label = (ctx.obj or {}).get("stack") or "local stack"
     try:

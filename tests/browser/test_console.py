@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import json
 import os
@@ -10,13 +11,14 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from local_stack import LOOPBACK, wait_until
-from mailroom.errors import StorageUnavailableError
+from local_stack import LOOPBACK, final_status, store_as_ses, wait_until
+from mailroom.errors import DatabaseUnavailableError, StorageUnavailableError
 from playwright.sync_api import Page, Request, expect
 
 from mailroom_cli import operations as ops
 from mailroom_cli import operator
 from mailroom_cli.console.server import ConsoleServer
+from mailroom_cli.local.ses_producer import new_ses_message_id
 from mailroom_cli.local.stack import LocalStack
 from mailroom_cli.target import Target
 
@@ -220,6 +222,47 @@ def test_mailboxes_and_stats_pages(
     drawn = sum(int(slots.nth(n).get_attribute("data-delivered") or 0) for n in range(12))
     assert drawn == sum(s["delivered"] for s in operator.activity(target)) >= 5  # this module's deliveries
     _shot(page, screenshots, "stats")
+
+
+def test_one_failed_email_is_replayed_from_its_page(
+    stack: LocalStack, target: Target, console: ConsoleServer, page: Page, screenshots: Path
+) -> None:
+    address = _mailbox(target, "fred")
+    stack.runtime.fail("Inbox", DatabaseUnavailableError, times=None)
+    try:
+        message_id = _send(stack, address, subject="one failure", attachment=b"%PDF-1.4 one")
+        assert final_status(target, message_id) == "failed"
+    finally:
+        stack.runtime.heal()
+    page.goto(console.url + f"email/{message_id[:8]}")  # an unambiguous prefix is enough
+    expect(page.locator('svg [data-state="Inbox"]')).to_have_attribute("data-outcome", "failed")
+    expect(page.locator('svg [data-state="Archive"]')).to_have_attribute("data-outcome", "succeeded")
+    _shot(page, screenshots, "email-failed")
+    page.click("#replay-one")
+    expect(page.locator("#email-status")).to_have_text("delivered", timeout=30_000)  # live, after the redirect
+    expect(page.locator('svg [data-state="Inbox"]')).to_have_attribute("data-outcome", "succeeded")
+    states = [s["state"] for s in operator.history(target, message_id)["states"]]
+    assert states[states.index("(redriven)") + 1 :] == ["Inbox"]  # a redrive: only the failed step ran again
+    assert len(ops.inbox(target, "fred")) == 1
+
+
+def test_an_email_no_notification_announced_is_routed_from_its_page(
+    stack: LocalStack, target: Target, console: ConsoleServer, page: Page
+) -> None:
+    address = _mailbox(target, "gus")
+    message_id = new_ses_message_id()
+    mime = f"From: a@office.example\r\nTo: {address}\r\nSubject: lost\r\n\r\nnever announced\r\n".encode()
+    store_as_ses(stack, mime, message_id)
+    assert message_id in operator.sweep(target, older_than=dt.timedelta(0))
+
+    page.goto(console.url + f"email/{message_id}")
+    expect(page.locator("#email-status")).to_have_text("unroutable")
+    expect(page.locator(".timeline")).to_contain_text("no notification announced it")
+    page.fill("input[name=to]", address)
+    page.click("#replay-one")
+    expect(page.locator("#email-status")).to_have_text("delivered", timeout=30_000)
+    assert [i["message_id"] for i in ops.inbox(target, "gus")] == [message_id]
+    assert ops.items_of_email(target, message_id, [address])[0]["user"] == "gus"
 
 
 def test_a_post_without_the_token_gets_403_and_a_foreign_host_is_refused(console: ConsoleServer) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from mailroom_cli import operator
 from mailroom_cli.console.app import BODY_POLICY, PAGE_POLICY, Console
-from mailroom_cli.console.server import allowed_hosts
+from mailroom_cli.console.server import ConsoleServer, allowed_hosts
+from mailroom_cli.main import app
 from mailroom_cli.target import Target
 
 HOST = "127.0.0.1:8025"
@@ -150,3 +153,18 @@ def test_the_emails_page_shows_the_newest_rows_and_says_how_many_it_left_out(mon
     assert page.count('<tr data-id="') == 500
     assert "Showing the newest 500 of 600" in page
     assert 'data-every="1000"' in page
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_a_console_on_every_interface_is_refused_in_one_line(host: str) -> None:
+    target = Target(region="eu-west-1", names={}, endpoint_url="http://127.0.0.1:9")
+    with pytest.raises(ValueError, match="bind the console to one address"):
+        ConsoleServer(target, host=host, port=0)
+
+
+def test_the_console_command_refuses_every_interface_without_a_traceback(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["console", "--host", "0.0.0.0"], env={"MAILROOM_STATE_DIR": str(tmp_path)})
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "mailroom: bind the console to one address, not 0.0.0.0: e.g. --host 127.0.0.1"
+    ]

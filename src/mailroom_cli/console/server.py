@@ -50,6 +50,16 @@ def allowed_hosts(host: str, port: int) -> set[str]:
     return names
 
 
+def check_host(host: str) -> None:
+    """Refuse "every interface": the Host check must know the console's own address to compare against."""
+    try:
+        unspecified = ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        unspecified = False
+    if unspecified:
+        raise ValueError(f"bind the console to one address, not {host}: e.g. --host 127.0.0.1")
+
+
 class ConsoleServer:
     """The console for ``target``, served on ``host:port`` (port 0: a free one) from a daemon thread."""
 
@@ -63,6 +73,7 @@ class ConsoleServer:
         label: str = "local",
         refresh_seconds: float = 1.0,
     ) -> None:
+        check_host(host)
         console = Console(
             target, allowed_hosts=(), allow_replay=allow_replay, label=label, refresh_seconds=refresh_seconds
         )
