@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,9 @@ from deployed_stack import DELIVERED, FAILED, populate
 from moto import mock_aws
 from typer.testing import CliRunner
 
+from mailroom_cli.console.app import Console
 from mailroom_cli.main import app
+from mailroom_cli.target import from_stack
 
 REGION = "eu-west-1"
 MID = DELIVERED
@@ -77,3 +80,37 @@ def test_mailboxes_are_registered_in_the_stacks_table_and_checked_against_its_do
     )
     assert wrong.exit_code == 1
     assert "recipient domain in.example.com" in wrong.output
+
+
+@pytest.mark.usefixtures("deployed")
+def test_the_console_reads_a_deployed_stack_read_only() -> None:
+    target = from_stack("mailroom-prod", profile=None, region=REGION, endpoint_url=None)
+    console = Console(target, allowed_hosts={"127.0.0.1:8025"}, allow_replay=False, label="mailroom-prod")
+
+    def get(path: str, method: str = "GET", body: bytes = b"") -> tuple[int, str]:
+        answered: list[int] = []
+        environ = {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path.partition("?")[0],
+            "QUERY_STRING": path.partition("?")[2],
+            "HTTP_HOST": "127.0.0.1:8025",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body),
+        }
+        page = b"".join(console(environ, lambda status, headers: answered.append(int(status.split()[0]))))
+        return answered[0], page.decode()
+
+    status, page = get("/emails?status=failed")
+    assert status == 200
+    assert f'<tr data-id="{OTHER}" data-status="failed">' in page
+    assert f'data-id="{MID}"' not in page
+    assert "mailroom-prod · read-only" in page
+    assert "Replay these" not in page  # no replay form on a read-only console
+    status, page = get(f"/email/{OTHER}")
+    assert status == 200
+    assert "StorageUnavailableError" in page
+    assert "No graph (DescribeStateMachine: StateMachineDoesNotExist)" in page  # the rest is still shown
+    assert 'id="replay-one"' not in page
+    status, page = get("/replay", "POST", f"csrf={console.csrf_token}&message_id={OTHER}".encode())
+    assert status == 403
+    assert "read-only" in page

@@ -284,7 +284,7 @@ class Console:
     def _email_view(self, message_id: str) -> dict[str, Any]:
         record = operator.status_record(self.target, message_id)
         row = operator.email_row(record)
-        view: dict[str, Any] = {"row": row, "record": _plain(record), "history": None, "svg": None, "events": []}
+        view: dict[str, Any] = {"row": row, "record": _plain(record), "history": None, "svg": None, "graph_error": None}
         outcomes: dict[str, str] = {}
         try:
             summary, events = operator.history_and_events(self.target, message_id)
@@ -292,7 +292,10 @@ class Console:
             summary, events = None, []  # never executed (an email SES stored but never announced)
         view["history"] = summary
         outcomes = graph.states_run(events) if events else {}
-        view["svg"] = graph.render_svg(self._asl(), outcomes, embed_style=False)  # console.css carries graph.STYLE
+        try:
+            view["svg"] = graph.render_svg(self._asl(), outcomes, embed_style=False)  # console.css has graph.STYLE
+        except ClientError as exc:  # an operator without states:DescribeStateMachine still sees the rest
+            view["graph_error"] = f"DescribeStateMachine: {exc.response.get('Error', {}).get('Code', 'error')}"
         view["final"] = lifecycle.is_outcome(row["status"]) or row["status"] == lifecycle.FAILED
         return view
 
