@@ -440,7 +440,7 @@ def console(
     ] = False,
     refresh: Annotated[
         float, typer.Option(help="seconds between a page's live updates (each reads the status table)", min=0.25)
-    ] = 2.0,
+    ] = 5.0,
 ) -> None:
     """Serve the console in the browser: emails, executions, inboxes, mailboxes, stats.
 
@@ -449,7 +449,7 @@ def console(
     """
     import logging
 
-    from mailroom_cli.console.server import ConsoleServer, check_host
+    from mailroom_cli.console.server import ConsoleServer, check_host, is_loopback
 
     try:
         check_host(host)
@@ -465,6 +465,10 @@ def console(
         _fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     sys.stderr.write(f"console for {label}: {server.url} ({'replay allowed' if allow_replay else 'read-only'})\n")
+    if not is_loopback(host):
+        sys.stderr.write(
+            f"warning: {host} is not loopback: anyone who reaches it sees your stack's emails over plain HTTP\n"
+        )
     server.start()
     try:
         threading.Event().wait()

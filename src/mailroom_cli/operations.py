@@ -9,12 +9,13 @@ import mimetypes
 import re
 import smtplib
 import ssl
+import tempfile
 from collections.abc import Iterator, Sequence
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from mailroom.adapters.dynamodb import DynamoMailboxRegistry, from_item, to_item
 from mailroom.adapters.kms import KmsKeyService
@@ -169,9 +170,7 @@ def save_attachments(
     for number, attachment in enumerate(item.get("attachments") or [], start=1):
         # The parser made the name safe; made safe again here, a damaged or forged item cannot write
         # outside ``directory`` either (``../x``, an absolute path, a device name).
-        content_type = str(attachment.get("content_type") or "application/octet-stream")
-        name = safe_filename(str(attachment.get("safe_filename") or ""), content_type, number)
-        files.append((name, str(attachment["key"]), attachment.get("sha256")))
+        files.append((attachment_name(attachment, number), str(attachment["key"]), attachment.get("sha256")))
     if bodies:
         manifest = json.loads(s3.get_object(Bucket=bucket, Key=str(item["manifest_key"]))["Body"].read())
         for part, name in (("text", "body.txt"), ("html", "body.html")):
@@ -182,13 +181,9 @@ def save_attachments(
     for wanted, key, sha256 in files:
         name = _unique(wanted, used)
         path = directory / name
-        digest = hashlib.sha256()
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
         with path.open("wb") as out:
-            while chunk := body.read(1 << 20):
-                digest.update(chunk)
-                out.write(chunk)
-        if digest.hexdigest() != sha256:
+            intact = _copy_verified(s3.get_object(Bucket=bucket, Key=key)["Body"], out, sha256)
+        if not intact:
             path.unlink()
             raise OperationError(f"{name}: the archived bytes do not match the recorded SHA-256")
         saved.append(path)
@@ -225,16 +220,35 @@ def item_bodies(target: Target, item: dict[str, Any]) -> dict[str, bytes | None]
     return bodies
 
 
-def open_attachment(target: Target, item: dict[str, Any], number: int) -> tuple[str, int, Any]:
-    """Attachment ``number`` (1-based) of an inbox item: its safe file name, size and a stream of its bytes."""
+def attachment_name(attachment: dict[str, Any], number: int) -> str:
+    """The file name an attachment is saved under (made safe again: a damaged item cannot name a path)."""
+    content_type = str(attachment.get("content_type") or "application/octet-stream")
+    return safe_filename(str(attachment.get("safe_filename") or ""), content_type, number)
+
+
+def verified_attachment(target: Target, item: dict[str, Any], number: int) -> tuple[str, IO[bytes]]:
+    """Attachment ``number`` (1-based) of an inbox item: its file name and its bytes, checked against the recorded
+    SHA-256 before anyone sees them (spooled to disk past 8 MiB); a mismatch is an error, as for ``inbox get``."""
     attachments = item.get("attachments") or []
     if not 1 <= number <= len(attachments):
         raise OperationError(f"item {item['message_id']} has no attachment {number}")
     attachment = attachments[number - 1]
-    content_type = str(attachment.get("content_type") or "application/octet-stream")
-    name = safe_filename(str(attachment.get("safe_filename") or ""), content_type, number)
-    response = _archived(target, item, str(attachment["key"]))
-    return name, int(response["ContentLength"]), response["Body"]
+    name = attachment_name(attachment, number)
+    spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 (the caller streams and closes it)
+    if not _copy_verified(_archived(target, item, str(attachment["key"]))["Body"], spool, attachment.get("sha256")):
+        spool.close()
+        raise OperationError(f"{name}: the archived bytes do not match the recorded SHA-256")
+    spool.seek(0)
+    return name, spool
+
+
+def _copy_verified(body: Any, out: IO[bytes], sha256: str | None) -> bool:
+    """Copy ``body`` into ``out`` in 1 MiB pieces; whether the bytes have the recorded SHA-256."""
+    digest = hashlib.sha256()
+    while chunk := body.read(1 << 20):
+        digest.update(chunk)
+        out.write(chunk)
+    return digest.hexdigest() == sha256
 
 
 def resolve_message_id(target: Target, reference: str) -> str:

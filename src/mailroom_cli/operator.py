@@ -12,7 +12,6 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from botocore.exceptions import ClientError
 from mailroom import lifecycle
 from mailroom import replay as replaying
 from mailroom.adapters.dynamodb import DynamoStatusStore, from_item
@@ -26,12 +25,30 @@ from mailroom.steps.watchdog import sweep as sweep_unenveloped
 from mailroom_cli.target import Target
 
 STATUSES = lifecycle.STATUSES
+# History events: an attempt at a Task begins (the Lambda integration's and the legacy shapes), or ends in error.
+_ATTEMPTS = frozenset({"TaskScheduled", "LambdaFunctionScheduled"})
+_ATTEMPT_FAILURES = frozenset(
+    {
+        "TaskFailed",
+        "TaskTimedOut",
+        "TaskStartFailed",
+        "TaskSubmitFailed",
+        "LambdaFunctionFailed",
+        "LambdaFunctionTimedOut",
+        "LambdaFunctionStartFailed",
+        "LambdaFunctionScheduleFailed",
+    }
+)
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 class OperatorError(RuntimeError):
     """A request the operator must rephrase (bad duration, unknown email…)."""
+
+
+class NoExecutionError(OperatorError):
+    """The email has no execution: never started (SES never announced it), or past Step Functions' retention."""
 
 
 def parse_duration(text: str, *, allow_zero: bool = False) -> dt.timedelta:
@@ -190,8 +207,8 @@ def history_and_events(target: Target, reference: str) -> tuple[dict[str, Any], 
     sfn = target.client("stepfunctions")
     try:
         described = sfn.describe_execution(executionArn=arn)
-    except ClientError as exc:
-        raise OperatorError(f"no execution {arn}: {exc.response['Error'].get('Code')}") from None
+    except sfn.exceptions.ExecutionDoesNotExist:
+        raise NoExecutionError(f"no execution {arn}") from None
     events = _events(target, arn)
     timeline: list[dict[str, Any]] = []
     current: dict[str, Any] | None = None
@@ -202,14 +219,13 @@ def history_and_events(target: Target, reference: str) -> tuple[dict[str, Any], 
             current = {"state": event["stateEnteredEventDetails"]["name"], "entered": at, "attempts": 0, "errors": []}
             failed_at = None
             timeline.append(current)
-        elif kind == "TaskScheduled" and current is not None:
+        elif kind in _ATTEMPTS and current is not None:
             current["attempts"] += 1
             if failed_at is not None:  # the Retry's backoff: from a failed attempt to the next one
                 current["waited_ms"] = current.get("waited_ms", 0) + int((at - failed_at).total_seconds() * 1000)
                 failed_at = None
-        elif kind == "TaskFailed" and current is not None:
-            details = event.get("taskFailedEventDetails", {})
-            current["errors"].append({"error": details.get("error"), "cause": _short_cause(details.get("cause"))})
+        elif kind in _ATTEMPT_FAILURES and current is not None:
+            current["errors"].append(_error_of(event) or {"error": kind, "cause": None})
             failed_at = at
         elif "stateExitedEventDetails" in event and current is not None:
             current["exited"] = at

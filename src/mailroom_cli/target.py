@@ -6,6 +6,7 @@ One seam builds every client (``Target.client``), so ``--endpoint-url`` / ``--pr
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,9 +31,14 @@ class Target:
     local: bool = False
     info: dict[str, Any] = field(default_factory=dict)
     _clients: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def client(self, service: str) -> Any:
-        """A boto3 client for ``service`` (cached)."""
+        """A boto3 client for ``service`` (cached; built once even when the console's threads ask together)."""
+        with self._lock:
+            return self._client(service)
+
+    def _client(self, service: str) -> Any:
         if service not in self._clients:
             session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
             extra: dict[str, Any] = {}

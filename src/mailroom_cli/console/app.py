@@ -14,8 +14,11 @@ import hmac
 import json
 import logging
 import secrets
+import threading
+import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -23,7 +26,8 @@ from typing import Any
 import jinja2
 from botocore.exceptions import BotoCoreError, ClientError
 from mailroom import lifecycle
-from mailroom.errors import leaf_errors
+from mailroom.errors import MailroomError, leaf_errors
+from mailroom.sesformat import is_ses_message_id
 
 from mailroom_cli import operations, operator
 from mailroom_cli.console import graph
@@ -48,9 +52,10 @@ STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascri
 class HttpError(Exception):
     """An answer other than 200, with a message for the page."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, allow: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.allow = allow
 
 
 @dataclass
@@ -108,6 +113,9 @@ class Console:
         self.allow_replay = allow_replay
         self.label = label
         self.csrf_token = secrets.token_urlsafe(32)
+        self._cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        self._cache_lock = threading.Lock()
+        self._locks = [threading.Lock() for _ in range(64)]  # striped: bounded, one email always the same lock
         self._definition: dict[str, Any] | None = None
         self._templates = jinja2.Environment(
             loader=jinja2.PackageLoader("mailroom_cli.console", "templates"),
@@ -140,19 +148,25 @@ class Console:
     # ------------------------------------------------------------------ WSGI
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        """Answer one request (every answer with the console's security headers)."""
+        """Answer one request (every answer with the console's security headers; HEAD as GET without a body)."""
+        method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
         try:
-            request = self._request(environ)
-            response = self._dispatch(request, environ)
+            response = self._dispatch(self._request(environ))
         except HttpError as exc:
-            response = self._error(exc.status, str(exc))
+            response = self._error(exc.status, str(exc), allow=exc.allow)
         except Exception as exc:  # noqa: BLE001 (one page fails, the console stays up; no content in the log)
-            log.error("%s %s failed: %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), type(exc).__name__)
+            log.error("%s %s failed: %s", method, path, type(exc).__name__)
             response = self._error(500, f"the console failed ({type(exc).__name__}); see its log")
-        headers = [("Content-Type", response.content_type), *_SECURITY_HEADERS, *response.headers]
-        if not any(name == "Content-Security-Policy" for name, _ in headers):
-            headers.append(("Content-Security-Policy", PAGE_POLICY))
+        headers = _headers(response)
+        if any("\r" in value or "\n" in value for _, value in headers):  # never a split header, whatever slips by
+            log.error("%s %s: refused to send a header with a line break", method, path)
+            _close(response.body)
+            response = self._error(500, "the console refused to send a malformed answer; see its log")
+            headers = _headers(response)
         start_response(f"{response.status} {_REASONS.get(response.status, 'Error')}", headers)
+        if str(method).upper() == "HEAD":
+            _close(response.body)
+            return [b""]
         return [response.body] if isinstance(response.body, bytes) else response.body
 
     def _request(self, environ: dict[str, Any]) -> Request:
@@ -175,16 +189,16 @@ class Console:
                 raise HttpError(403, "the form was posted from another site")
         return request
 
-    def _dispatch(self, request: Request, environ: dict[str, Any]) -> Response:
-        allowed = False
+    def _dispatch(self, request: Request) -> Response:
+        allowed: list[str] = []
         for method, prefix, handler in self._routes:
             matched = (
                 request.path.startswith(prefix) if prefix.endswith("/") and prefix != "/" else request.path == prefix
             )
             if not matched:
                 continue
-            if method != request.method:
-                allowed = True
+            if method != request.method and not (method == "GET" and request.method == "HEAD"):
+                allowed.append(method)
                 continue
             try:
                 return handler(request, request.path[len(prefix) :])
@@ -193,14 +207,15 @@ class Console:
             except TargetError as exc:
                 raise HttpError(502, str(exc)) from None
             except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "error")
+                code = _code(exc)
                 log.warning("%s %s: AWS answered %s", request.method, request.path, code)
                 raise HttpError(502, f"AWS answered {code}") from None
             except BotoCoreError as exc:
                 log.warning("%s %s: %s", request.method, request.path, type(exc).__name__)
                 raise HttpError(502, f"AWS could not be reached ({type(exc).__name__})") from None
         if allowed:
-            raise HttpError(405, f"{request.method} is not allowed here")
+            methods = sorted({*allowed, "HEAD"} if "GET" in allowed else set(allowed))
+            raise HttpError(405, f"{request.method} is not allowed here", allow=", ".join(methods))
         raise HttpError(404, "no such page")
 
     # ------------------------------------------------------------------ rendering
@@ -215,8 +230,11 @@ class Console:
         )
         return Response(body.encode(), status=status)
 
-    def _error(self, status: int, message: str) -> Response:
-        return self._page("error.html", status=status, status_code=status, message=message)
+    def _error(self, status: int, message: str, *, allow: str | None = None) -> Response:
+        response = self._page("error.html", status=status, status_code=status, message=message)
+        if allow:
+            response.headers.append(("Allow", allow))
+        return response
 
     # ------------------------------------------------------------------ emails
 
@@ -233,7 +251,18 @@ class Console:
         return {"status": status or None, "step": step or None, "error": error or None, "since": window}
 
     def _rows(self, values: dict[str, str]) -> list[dict[str, Any]]:
-        return operator.list_emails(self.target, **self._filters(values))
+        """The filtered emails; one read of the status table serves every tab asking within half a refresh."""
+        filters = self._filters(values)
+        key = repr(sorted(filters.items()))
+        now = time.monotonic()
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None and now - cached[0] < self.refresh_ms / 2000:
+                return cached[1]
+        rows = operator.list_emails(self.target, **filters)
+        with self._cache_lock:
+            self._cache = {k: v for k, v in self._cache.items() if now - v[0] < 60} | {key: (now, rows)}
+        return rows
 
     def emails(self, request: Request, _: str) -> Response:
         """Every email, newest first, with filters; the table refreshes itself."""
@@ -260,6 +289,8 @@ class Console:
         values = {k: (request.form.get(k) or [""])[-1] for k in ("status", "step", "error", "since")}
         restart = (request.form.get("restart") or [""])[-1] == "1"
         ids = [r["message_id"] for r in self._rows(values)]
+        if len(ids) > self.max_rows:
+            raise HttpError(400, f"{len(ids)} emails match: at most {self.max_rows} at once, narrow the filters")
         plans = operator.replay(self.target, ids, restart=restart, dry_run=True, rate=0) if ids else []
         return self._page(
             "replay_preview.html",
@@ -271,37 +302,66 @@ class Console:
 
     def replay(self, request: Request, _: str) -> Response:
         """Replay exactly the emails the preview listed."""
-        ids = [i for i in request.form.get("message_id", []) if i]
+        ids = [self._message_id(i) for i in dict.fromkeys(request.form.get("message_id", [])) if i]
         if not ids:
             raise HttpError(400, "nothing to replay: no email was chosen")
-        for message_id in ids:
-            operations.resolve_message_id(self.target, message_id)  # a whole id, or refused
+        if len(ids) > self.max_rows:
+            raise HttpError(400, f"at most {self.max_rows} emails at once: narrow the filters")
         restart = (request.form.get("restart") or [""])[-1] == "1"
-        results = operator.replay(self.target, ids, restart=restart)
+        # Each email is planned again now: one that changed since the preview (delivered, running) is skipped.
+        results = [self._replay_one(message_id, restart=restart) for message_id in ids]
         log.info("replayed %d email(s): %s", len(results), _counts(results))
         return self._page("replay_done.html", results=results)
+
+    def _replay_one(self, message_id: str, *, restart: bool, to: Sequence[str] = ()) -> dict[str, Any]:
+        """One email's replay by the shared policy; one at a time per email (a double click plans only once)."""
+        with self._locks[zlib.crc32(message_id.encode()) % len(self._locks)]:
+            try:
+                return operator.replay(self.target, [message_id], restart=restart, to=to)[0]
+            except (ClientError, BotoCoreError, MailroomError) as exc:
+                log.warning("replay of one email failed: %s", type(exc).__name__)
+                return {"message_id": message_id, "action": "error", "reason": type(exc).__name__}
+
+    def _message_id(self, reference: str) -> str:
+        """A whole SES message id, from itself or an unambiguous prefix of one (nothing else: no ARN)."""
+        message_id = operations.resolve_message_id(self.target, reference) if not reference.startswith("arn:") else ""
+        if not is_ses_message_id(message_id):
+            raise HttpError(404, "no such email")
+        return message_id
 
     def _email_view(self, message_id: str) -> dict[str, Any]:
         record = operator.status_record(self.target, message_id)
         row = operator.email_row(record)
-        view: dict[str, Any] = {"row": row, "record": _plain(record), "history": None, "svg": None, "graph_error": None}
-        outcomes: dict[str, str] = {}
+        view: dict[str, Any] = {"row": row, "record": _plain(record), "history": None, "svg": None}
+        view |= {"graph_error": None, "history_error": None, "plan": None}
+        events: list[dict[str, Any]] = []
         try:
-            summary, events = operator.history_and_events(self.target, message_id)
-        except operator.OperatorError:
-            summary, events = None, []  # never executed (an email SES stored but never announced)
-        view["history"] = summary
-        outcomes = graph.states_run(events) if events else {}
+            view["history"], events = operator.history_and_events(self.target, message_id)
+        except operator.NoExecutionError:
+            pass  # never executed (an email SES stored but never announced)
+        except ClientError as exc:  # denied, throttled: said as such, and the rest is still shown
+            view["history_error"] = _code(exc)
         try:
-            view["svg"] = graph.render_svg(self._asl(), outcomes, embed_style=False)  # console.css has graph.STYLE
+            # No <style> in the SVG: the page's policy allows only console.css, which carries graph.STYLE.
+            view["svg"] = graph.render_svg(self._asl(), graph.states_run(events), embed_style=False)
         except ClientError as exc:  # an operator without states:DescribeStateMachine still sees the rest
-            view["graph_error"] = f"DescribeStateMachine: {exc.response.get('Error', {}).get('Code', 'error')}"
-        view["final"] = lifecycle.is_outcome(row["status"]) or row["status"] == lifecycle.FAILED
+            view["graph_error"] = f"DescribeStateMachine: {_code(exc)}"
+        if self.allow_replay and row["status"] != lifecycle.UNROUTABLE and not lifecycle.is_outcome(row["status"]):
+            # The same plan `mailroom replay --dry-run` makes: a stuck "received" email can be replayed too.
+            plan = self._replay_plan(message_id)
+            view["plan"] = plan if plan["action"] not in ("skipped", "error") else None
+        view["final"] = lifecycle.is_outcome(row["status"]) or (row["status"] == lifecycle.FAILED and view["plan"])
         return view
+
+    def _replay_plan(self, message_id: str) -> dict[str, Any]:
+        try:
+            return operator.replay(self.target, [message_id], dry_run=True, rate=0)[0]
+        except ClientError as exc:
+            return {"message_id": message_id, "action": "error", "reason": _code(exc)}
 
     def email(self, request: Request, reference: str) -> Response:
         """One email: its state machine coloured by its execution, the history, the record, its inbox items."""
-        message_id = operations.resolve_message_id(self.target, urllib.parse.unquote(reference))
+        message_id = self._message_id(reference)
         view = self._email_view(message_id)
         recipients = [str(r) for r in view["record"].get("recipients") or []]
         items = operations.items_of_email(self.target, message_id, recipients) if recipients else []
@@ -309,17 +369,17 @@ class Console:
 
     def email_live(self, request: Request, reference: str) -> Response:
         """The part of an email's page that changes while it runs."""
-        message_id = operations.resolve_message_id(self.target, urllib.parse.unquote(reference))
+        message_id = self._message_id(reference)
         return self._page("email_live.html", message_id=message_id, **self._email_view(message_id))
 
     def email_replay(self, request: Request, reference: str) -> Response:
         """Replay one email (redrive or restart by the shared policy; or route it to operator-given addresses)."""
-        message_id = operations.resolve_message_id(self.target, urllib.parse.unquote(reference))
+        message_id = self._message_id(reference)
         restart = (request.form.get("restart") or [""])[-1] == "1"
         to = [a.strip() for a in (request.form.get("to") or [""])[-1].split(",") if a.strip()]
-        results = operator.replay(self.target, [message_id], restart=restart, to=to)
-        log.info("replay of one email: %s", _counts(results))
-        return _redirect(f"/email/{message_id}")
+        result = self._replay_one(message_id, restart=restart, to=operator.check_addresses(to))
+        log.info("replay of one email: %s", result["action"])
+        return self._page("replay_done.html", results=[result])
 
     def _asl(self) -> dict[str, Any]:
         # The definition the stack runs (on AWS: the deployed one, substitutions made), read once.
@@ -357,10 +417,12 @@ class Console:
         item = self._item(request)
         bodies = operations.item_bodies(self.target, item)
         text = bodies["text"].decode("utf-8", errors="replace") if bodies["text"] is not None else None
+        attachments = item.get("attachments") or []
         return self._page(
             "item.html",
             user=item["user"],
             item=item,
+            names=[operations.attachment_name(a, n) for n, a in enumerate(attachments, start=1)],
             text=text,
             has_html=bodies["html"] is not None,
             query=urllib.parse.urlencode({"user": item["user"], "id": item["message_id"]}),
@@ -371,7 +433,14 @@ class Console:
         html = operations.item_bodies(self.target, self._item(request))["html"]
         if html is None:
             raise HttpError(404, "this email has no HTML body")
-        return Response(html, headers=[("Content-Security-Policy", BODY_POLICY), ("X-Frame-Options", "SAMEORIGIN")])
+        return Response(
+            html,
+            headers=[
+                ("Content-Security-Policy", BODY_POLICY),
+                ("X-Frame-Options", "SAMEORIGIN"),
+                ("X-DNS-Prefetch-Control", "off"),  # <link rel=dns-prefetch> is outside the policy's reach
+            ],
+        )
 
     def attachment(self, request: Request, _: str) -> Response:
         """An attachment's bytes, exactly as archived, always as a download (never rendered here)."""
@@ -380,9 +449,16 @@ class Console:
             number = int(request.arg("n"))
         except ValueError:
             raise HttpError(400, "which attachment? (&n=1…)") from None
-        name, size, body = operations.open_attachment(self.target, item, number)
+        try:
+            name, spool = operations.verified_attachment(self.target, item, number)
+        except operations.OperationError as exc:
+            if "SHA-256" in str(exc):
+                raise HttpError(502, str(exc)) from None  # damaged in the archive: never served as if whole
+            raise
+        size = spool.seek(0, 2)
+        spool.seek(0)
         return Response(
-            _chunks(body),
+            _chunks(spool),
             content_type="application/octet-stream",
             headers=[("Content-Length", str(size)), ("Content-Disposition", _attachment_disposition(name))],
         )
@@ -434,10 +510,25 @@ class Console:
 _SECURITY_HEADERS = [
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "same-origin"),
-    ("Cache-Control", "no-store"),
     ("Cross-Origin-Opener-Policy", "same-origin"),
     ("Cross-Origin-Resource-Policy", "same-origin"),
 ]
+
+
+def _headers(response: Response) -> list[tuple[str, str]]:
+    headers = [("Content-Type", response.content_type), *_SECURITY_HEADERS, *response.headers]
+    for name, default in (("Content-Security-Policy", PAGE_POLICY), ("Cache-Control", "no-store")):
+        if not any(n == name for n, _ in headers):
+            headers.append((name, default))
+    if isinstance(response.body, bytes):
+        headers.append(("Content-Length", str(len(response.body))))
+    return headers
+
+
+def _close(body: bytes | Iterable[bytes]) -> None:
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()
 
 
 def _read_form(environ: dict[str, Any]) -> dict[str, list[str]]:
@@ -466,6 +557,10 @@ def _chunks(body: Any) -> Iterator[bytes]:
 def _attachment_disposition(name: str) -> str:
     fallback = name.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_").replace("?", "_")
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{urllib.parse.quote(name, safe='')}"
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "error"))
 
 
 def _counts(results: list[dict[str, Any]]) -> str:

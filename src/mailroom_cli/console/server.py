@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 import threading
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -25,6 +26,10 @@ DEFAULT_PORT = 8025
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+
+
+class _ThreadingServer6(_ThreadingServer):
+    address_family = socket.AF_INET6
 
 
 class _Handler(WSGIRequestHandler):
@@ -48,6 +53,14 @@ def allowed_hosts(host: str, port: int) -> set[str]:
     if address.version == 6:
         names.add(f"[{host}]:{port}")
     return names
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (the console's default: only this machine reaches it)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def check_host(host: str) -> None:
@@ -81,7 +94,7 @@ class ConsoleServer:
             host,
             port,
             console,
-            server_class=_ThreadingServer,
+            server_class=_ThreadingServer6 if ":" in host else _ThreadingServer,
             handler_class=_Handler,
         )
         self.host = host

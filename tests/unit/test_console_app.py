@@ -1,4 +1,4 @@
-"""The console's gatekeeping, on the WSGI application itself (no socket, no AWS: refused before either)."""
+"""The console's WSGI application without a socket: its gatekeeping, headers, and hostile values on its pages."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from mailroom_cli import operator
-from mailroom_cli.console.app import BODY_POLICY, PAGE_POLICY, Console
+from mailroom_cli import operations, operator
+from mailroom_cli.console.app import BODY_POLICY, PAGE_POLICY, Console, Response
 from mailroom_cli.console.server import ConsoleServer, allowed_hosts
 from mailroom_cli.main import app
 from mailroom_cli.target import Target
@@ -109,18 +109,116 @@ def test_pages_carry_a_policy_without_inline_script_and_are_never_framed() -> No
     assert answer["headers"]["Referrer-Policy"] == "same-origin"  # no-referrer would make POSTs say Origin: null
 
 
+HOSTILE = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
+ITEM = {
+    "user": "alice",
+    "message_id": "0123456789abcdefghijklmnopqrstuv01234567",
+    "subject": HOSTILE,
+    "from": HOSTILE,
+    "received_at": "2026-12-02T10:00:00Z",
+    "attachments": [{"filename": HOSTILE, "safe_filename": HOSTILE, "content_type": "application/pdf", "size": 3}],
+}
+
+
+@pytest.fixture
+def hostile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every operation the pages read answers with markup where an email's words go."""
+    monkeypatch.setattr(operations, "inbox_item", lambda target, item_id, user=None: dict(ITEM))
+    monkeypatch.setattr(operations, "item_bodies", lambda target, item: {"text": HOSTILE.encode(), "html": b"<p>x"})
+    monkeypatch.setattr(operations, "inbox", lambda target, user: [{**ITEM, "attachments": ITEM["attachments"]}])
+    monkeypatch.setattr(
+        operations, "list_mailboxes", lambda target: [{"address": HOSTILE, "user": HOSTILE, "tenant": "t"}]
+    )
+    row = {"message_id": HOSTILE, "status": HOSTILE, "step": HOSTILE, "error": HOSTILE, "reason": HOSTILE}
+    monkeypatch.setattr(operator, "list_emails", lambda target, **filters: [row])
+
+
+@pytest.mark.usefixtures("hostile")
+@pytest.mark.parametrize(
+    "path", ["/emails", "/emails/rows", "/inboxes", "/inbox?user=x", "/item?user=alice&id=x", "/mailboxes"]
+)
+def test_an_emails_words_are_text_on_every_page_never_markup(path: str) -> None:
+    answer = call(console(), "GET", path)
+    assert answer["status"] == 200
+    page = answer["body"].decode()
+    assert "<img src=x" not in page
+    assert "<script>alert" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page or "%3Cimg" in page  # it is there, as text
+
+
+@pytest.mark.usefixtures("hostile")
 def test_an_emails_html_is_served_under_a_sandbox_that_runs_no_script_and_loads_nothing_remote() -> None:
-    directives = dict(d.strip().partition(" ")[::2] for d in BODY_POLICY.split(";"))
-    assert "sandbox" in directives
-    assert directives["sandbox"] == ""
-    assert directives["default-src"] == "'none'"
-    assert directives["img-src"] == "data:"
-    assert "script-src" not in directives  # falls back to default-src 'none'
+    answer = call(console(), "GET", "/item/body.html?user=alice&id=x")
+    assert answer["status"] == 200
+    assert answer["body"] == b"<p>x"
+    policy = answer["headers"]["Content-Security-Policy"]
+    assert policy == BODY_POLICY
+    directives = dict(d.strip().partition(" ")[::2] for d in policy.split(";"))
+    assert directives["sandbox"] == ""  # no allow-scripts, no allow-same-origin
+    assert directives["default-src"] == "'none'"  # no script-src: none runs
+    assert directives["img-src"] == "data:"  # nothing remote
+    assert answer["headers"]["X-DNS-Prefetch-Control"] == "off"
+    page = call(console(), "GET", "/item?user=alice&id=x")["body"].decode()
+    assert '<iframe id="html-body" class="body" sandbox=""' in page
+
+
+def test_head_is_get_without_a_body_and_a_405_says_what_is_allowed() -> None:
+    app = console()
+    got = call(app, "GET", "/static/console.js")
+    head = call(app, "HEAD", "/static/console.js")
+    assert head["status"] == 200
+    assert head["body"] == b""
+    assert head["headers"]["Content-Length"] == got["headers"]["Content-Length"] == str(len(got["body"]))
+    refused = call(app, "DELETE", "/emails")
+    assert refused["status"] == 405
+    assert refused["headers"]["Allow"] == "GET, HEAD"
+    assert call(app, "GET", "/replay")["headers"]["Allow"] == "POST"
+
+
+def test_a_header_with_a_line_break_is_never_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = console()
+    app._routes.insert(
+        0, ("GET", "/split", lambda r, _: Response(b"", headers=[("Location", "/x\r\nSet-Cookie: a=b")]))
+    )
+    answer = call(app, "GET", "/split")
+    assert answer["status"] == 500
+    assert "Set-Cookie" not in answer["headers"]
+    assert "Location" not in answer["headers"]
+
+
+@pytest.mark.parametrize("reference", ["arn:x%0d%0aSet-Cookie:a=b", "arn:aws:states:eu-west-1:1:execution:m:n"])
+def test_only_a_message_id_names_an_email_in_a_form(reference: str) -> None:
+    app = console()
+    for path, body in ((f"/email-replay/{reference}", b""), ("/replay", f"message_id={reference}".encode())):
+        answer = call(app, "POST", path, body=f"csrf={app.csrf_token}&".encode() + body)
+        assert answer["status"] == 404
+        assert "Location" not in answer["headers"]
+
+
+def test_a_confirmed_replay_replans_each_previewed_email_with_the_restart_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[tuple[list[str], bool]] = []
+
+    def replay(target: Target, ids: list[str], *, restart: bool = False, **kwargs: Any) -> list[dict[str, Any]]:
+        asked.append((ids, restart))
+        assert not kwargs.get("dry_run")
+        return [{"message_id": ids[0], "action": "skipped" if ids[0].startswith("d") else "restart", "reason": "r"}]
+
+    monkeypatch.setattr(operator, "replay", replay)
+    app = console()
+    first, delivered = "a" * 40, "d" * 40  # the second was delivered since the preview
+    body = f"csrf={app.csrf_token}&message_id={first}&message_id={delivered}&message_id={first}&restart=1"
+    answer = call(app, "POST", "/replay", body=body.encode())
+    assert answer["status"] == 200
+    assert asked == [([first], True), ([delivered], True)]  # each once, each planned again
+    page = answer["body"].decode()
+    assert f'data-id="{first}" data-action="restart"' in page
+    assert f'data-id="{delivered}" data-action="skipped"' in page
 
 
 def test_a_wrong_method_is_405_and_an_unknown_static_file_404() -> None:
     app = console()
-    assert call(app, "DELETE", "/emails")["status"] == 405
     assert call(app, "GET", "/static/../app.py")["status"] == 404
 
 
