@@ -148,7 +148,7 @@ def wait_until(check: Callable[[], Any], *, what: str, timeout: float = DEADLINE
 
 
 def final_status(target: Target, message_id: str) -> str:
-    """Wait for the email's status record to reach an outcome, or its execution to fail."""
+    """Wait for the email's status record to reach an outcome (or its execution to fail), and its execution to end."""
     sfn = target.client("stepfunctions")
     arn = lifecycle.execution_arn(target.name("StateMachineArn"), message_id)
 
@@ -163,7 +163,17 @@ def final_status(target: Target, message_id: str) -> str:
             return None
         return None
 
-    return str(wait_until(done, what=f"an outcome for {message_id}"))
+    def settled() -> bool:
+        try:
+            return bool(sfn.describe_execution(executionArn=arn)["status"] != "RUNNING")
+        except sfn.exceptions.ExecutionDoesNotExist:
+            return True
+
+    outcome = str(wait_until(done, what=f"an outcome for {message_id}"))
+    # The Record*/Inbox task writes the outcome a moment before the execution reaches its end state:
+    # a history read right after the outcome could miss that last state.
+    wait_until(settled, what=f"the execution of {message_id} to end")
+    return outcome
 
 
 def history(target: Target, message_id: str) -> list[dict[str, Any]]:

@@ -46,18 +46,13 @@ from urllib.parse import unquote
 import boto3
 from botocore.config import Config
 
+from mailroom_cli.local import moto_patches
 from mailroom_cli.local.runtime import FunctionSpec
 from mailroom_cli.local.template import SamTemplate, TemplateError
 
 log = logging.getLogger(__name__)
 
 STATE_MACHINE_TYPE: Final = "AWS::Serverless::StateMachine"
-# moto's Step Functions interpreter modules whose task calls (Lambda invoke, DynamoDB integration) sign as
-# the state machine's role locally.
-_INTERPRETER_MODULES: Final = (
-    "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
-    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb",
-)
 
 
 def _trust(service: str) -> str:
@@ -323,7 +318,10 @@ class FunctionIdentities:
 
     def install(self) -> Callable[[], None]:
         """Route the handlers' clients and authorize requests on moto; returns what undoes both."""
-        undo = [self._route_composition(), self._authorize_on_moto(), self._sign_interpreter_calls()]
+        undo = [
+            self._route_composition(),
+            moto_patches.install(authorize=self._authorize_request, task_client=self._interpreter_client()),
+        ]
 
         def restore() -> None:
             for step in reversed(undo):
@@ -359,17 +357,11 @@ class FunctionIdentities:
 
     # ------------------------------------------------------------------ the state machine's task calls
 
-    def _sign_interpreter_calls(self) -> Callable[[], None]:
-        """moto's interpreter signs its task calls with a fixed key (the administrator here): sign as the role."""
-        import importlib
-
+    def _interpreter_client(self) -> Callable[[str, str], Any] | None:
+        """The client factory for moto's interpreter: its task calls sign as the state machine's role."""
         machine = self.state_machine
         if machine is None:
-            return lambda: None
-        modules = [importlib.import_module(name) for name in _INTERPRETER_MODULES]
-        originals = [vars(module)["boto_client_for"] for module in modules]
-        identities = self
-
+            return None
         from moto.settings import moto_server_port
         from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
 
@@ -388,7 +380,7 @@ class FunctionIdentities:
         clients: dict[tuple[str, str], Any] = {}
         lock = threading.Lock()
 
-        def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        def task_client(region: str, service: str) -> Any:
             # One client per region and service (moto makes one per task call; a fresh session per call
             # would reload botocore's models each time: three times the stack's CPU per email).
             with lock:
@@ -396,43 +388,24 @@ class FunctionIdentities:
                 if client is None:
                     client = session.client(  # type: ignore[call-overload]
                         service,
-                        region_name=region or identities.region,
+                        region_name=region or self.region,
                         endpoint_url=f"http://localhost:{moto_server_port()}",
                         config=config,
                     )
                     clients[(region, service)] = client
             return client
 
-        for module in modules:
-            setattr(module, "boto_client_for", boto_client_for)  # noqa: B010 - a module-level import in moto
-
-        def restore() -> None:
-            for module, original in zip(modules, originals, strict=True):
-                setattr(module, "boto_client_for", original)  # noqa: B010
-
-        return restore
+        return task_client
 
     # ------------------------------------------------------------------ the authorization hook
 
-    def _authorize_on_moto(self) -> Callable[[], None]:
-        from moto.core.authorization import ActionAuthenticatorMixin
-
-        original = ActionAuthenticatorMixin._authenticate_and_authorize_action
-        identities = self
-
-        def authorize(response: Any, iam_request_cls: type, resource: str = "*") -> None:
-            session = identities._session_of(response.headers)
-            if session is None:
-                original(response, iam_request_cls, resource)  # the administrator: moto's own behaviour
-                return
-            identities.authorize(session, response, resource)
-
-        ActionAuthenticatorMixin._authenticate_and_authorize_action = authorize  # type: ignore[method-assign,assignment]
-
-        def restore() -> None:
-            ActionAuthenticatorMixin._authenticate_and_authorize_action = original  # type: ignore[method-assign]
-
-        return restore
+    def _authorize_request(self, response: Any, resource: str) -> bool:
+        """moto's authorization hook: decide a request signed by a role session (False: not ours, moto decides)."""
+        session = self._session_of(response.headers)
+        if session is None:
+            return False  # the administrator: moto's own behaviour
+        self.authorize(session, response, resource)
+        return True
 
     def _session_of(self, headers: Mapping[str, str]) -> Session | None:
         authorization = headers.get("Authorization") or ""
