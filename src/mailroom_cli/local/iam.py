@@ -255,6 +255,7 @@ class FunctionIdentities:
     _by_key: dict[str, Session] = field(default_factory=dict)
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _boto_session: boto3.session.Session | None = None
 
     @classmethod
     def create(
@@ -298,12 +299,18 @@ class FunctionIdentities:
             cached = self._clients.get((function, service))
             if cached is None:
                 session = self.sessions[function]
-                cached = boto3.session.Session(
+                # One boto3 session, the role's credentials per client: a session per function and
+                # service parsed the endpoint rules and the service model again each time.
+                if self._boto_session is None:
+                    self._boto_session = boto3.session.Session()
+                cached = self._boto_session.client(  # type: ignore[call-overload]
+                    service,
+                    region_name=self.region,
                     aws_access_key_id=session.access_key_id,
                     aws_secret_access_key=session.secret_access_key,
                     aws_session_token=session.session_token,
-                    region_name=self.region,
-                ).client(service, config=config)  # type: ignore[call-overload]
+                    config=config,
+                )
                 self._clients[(function, service)] = cached
         return cached
 
@@ -372,11 +379,6 @@ class FunctionIdentities:
             read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
             max_pool_connections=50,  # shared by every running execution's task calls
         )
-        session = boto3.session.Session(
-            aws_access_key_id=machine.access_key_id,
-            aws_secret_access_key=machine.secret_access_key,
-            aws_session_token=machine.session_token,
-        )
         clients: dict[tuple[str, str], Any] = {}
         lock = threading.Lock()
 
@@ -386,12 +388,18 @@ class FunctionIdentities:
             with lock:
                 client = clients.get((region, service))
                 if client is None:
-                    client = session.client(  # type: ignore[call-overload]
-                        service,
-                        region_name=region or self.region,
-                        endpoint_url=f"http://localhost:{moto_server_port()}",
-                        config=config,
-                    )
+                    with self._lock:
+                        if self._boto_session is None:
+                            self._boto_session = boto3.session.Session()
+                        client = self._boto_session.client(  # type: ignore[call-overload]
+                            service,
+                            region_name=region or self.region,
+                            endpoint_url=f"http://localhost:{moto_server_port()}",
+                            aws_access_key_id=machine.access_key_id,
+                            aws_secret_access_key=machine.secret_access_key,
+                            aws_session_token=machine.session_token,
+                            config=config,
+                        )
                     clients[(region, service)] = client
             return client
 

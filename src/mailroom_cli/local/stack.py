@@ -96,6 +96,8 @@ class LocalStack:
         self._saved_env: dict[str, str | None] = {}
         self._patched: list[Callable[[], None]] = []
         self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.RLock()
+        self._session: boto3.session.Session | None = None
         self.control: ControlServer | None = None
         self.events: StatusChangeWatcher | None = None
         self.identities: FunctionIdentities | None = None
@@ -242,6 +244,7 @@ class LocalStack:
         while self._patched:
             self._patched.pop()()
         self._clients.clear()
+        self._session = None
         if self._server is not None:
             with contextlib.suppress(Exception):
                 self._server.stop()
@@ -271,12 +274,16 @@ class LocalStack:
 
     def client(self, service: str) -> Any:
         """A boto3 client for the local endpoint (one per service; boto3 clients are thread-safe)."""
-        if service not in self._clients:
-            self._clients[service] = self._new_client(service)
-        return self._clients[service]
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = self._new_client(service)
+            return self._clients[service]
 
     def _new_client(self, service: str) -> Any:
-        return boto3.session.Session().client(
+        # One session for all of them: each new session parses the endpoint rules and service models again.
+        if self._session is None:
+            self._session = boto3.session.Session()
+        return self._session.client(
             service,  # type: ignore[call-overload]
             region_name=REGION,
             endpoint_url=self.endpoint_url,
