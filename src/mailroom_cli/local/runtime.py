@@ -179,7 +179,7 @@ class LocalRuntime:
             self._undo_invoke = moto_patches.install(invoke=self.invoke)
 
     def uninstall(self) -> None:
-        """Give moto its invoke back."""
+        """Unregister the invoke hook (moto answers invokes itself again once no stack is left)."""
         if self._undo_invoke is not None:
             self._undo_invoke()
             self._undo_invoke = None
