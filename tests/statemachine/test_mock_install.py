@@ -15,7 +15,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-from mailroom_cli.local import mocking
+from mailroom_cli.local import mocking, moto_patches
 
 
 def _valid() -> dict[str, Any]:
@@ -26,13 +26,13 @@ def _valid() -> dict[str, Any]:
 
 
 def _patched() -> list[str]:
-    """The moto methods that are mocking's replacements right now."""
+    """The moto methods that are mocking's replacements (in moto_patches) right now."""
     methods = [
         StepFunctionsParserBackend.start_execution,
         Execution._get_start_execution_worker,
         StateTaskServiceDynamoDB._from_error,
     ]
-    return [m.__qualname__ for m in methods if m.__module__ == mocking.__name__]
+    return [m.__qualname__ for m in methods if m.__module__ == moto_patches.__name__]
 
 
 def test_uninstalling_in_any_order_leaves_the_latest_remaining_install_answering() -> None:

@@ -46,18 +46,13 @@ from urllib.parse import unquote
 import boto3
 from botocore.config import Config
 
+from mailroom_cli.local import moto_patches
 from mailroom_cli.local.runtime import FunctionSpec
 from mailroom_cli.local.template import SamTemplate, TemplateError
 
 log = logging.getLogger(__name__)
 
 STATE_MACHINE_TYPE: Final = "AWS::Serverless::StateMachine"
-# moto's Step Functions interpreter modules whose task calls (Lambda invoke, DynamoDB integration) sign as
-# the state machine's role locally.
-_INTERPRETER_MODULES: Final = (
-    "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
-    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb",
-)
 
 
 def _trust(service: str) -> str:
@@ -260,6 +255,7 @@ class FunctionIdentities:
     _by_key: dict[str, Session] = field(default_factory=dict)
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _boto_session: boto3.session.Session | None = None
 
     @classmethod
     def create(
@@ -303,12 +299,18 @@ class FunctionIdentities:
             cached = self._clients.get((function, service))
             if cached is None:
                 session = self.sessions[function]
-                cached = boto3.session.Session(
+                # One boto3 session, the role's credentials per client: a session per function and
+                # service parsed the endpoint rules and the service model again each time.
+                if self._boto_session is None:
+                    self._boto_session = boto3.session.Session()
+                cached = self._boto_session.client(  # type: ignore[call-overload]
+                    service,
+                    region_name=self.region,
                     aws_access_key_id=session.access_key_id,
                     aws_secret_access_key=session.secret_access_key,
                     aws_session_token=session.session_token,
-                    region_name=self.region,
-                ).client(service, config=config)  # type: ignore[call-overload]
+                    config=config,
+                )
                 self._clients[(function, service)] = cached
         return cached
 
@@ -323,7 +325,10 @@ class FunctionIdentities:
 
     def install(self) -> Callable[[], None]:
         """Route the handlers' clients and authorize requests on moto; returns what undoes both."""
-        undo = [self._route_composition(), self._authorize_on_moto(), self._sign_interpreter_calls()]
+        undo = [
+            self._route_composition(),
+            moto_patches.install(authorize=self._authorize_request, task_client=self._interpreter_client()),
+        ]
 
         def restore() -> None:
             for step in reversed(undo):
@@ -359,17 +364,11 @@ class FunctionIdentities:
 
     # ------------------------------------------------------------------ the state machine's task calls
 
-    def _sign_interpreter_calls(self) -> Callable[[], None]:
-        """moto's interpreter signs its task calls with a fixed key (the administrator here): sign as the role."""
-        import importlib
-
+    def _interpreter_client(self) -> Callable[[str, str], Any] | None:
+        """The client factory for moto's interpreter: its task calls sign as the state machine's role."""
         machine = self.state_machine
         if machine is None:
-            return lambda: None
-        modules = [importlib.import_module(name) for name in _INTERPRETER_MODULES]
-        originals = [vars(module)["boto_client_for"] for module in modules]
-        identities = self
-
+            return None
         from moto.settings import moto_server_port
         from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
 
@@ -380,59 +379,41 @@ class FunctionIdentities:
             read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
             max_pool_connections=50,  # shared by every running execution's task calls
         )
-        session = boto3.session.Session(
-            aws_access_key_id=machine.access_key_id,
-            aws_secret_access_key=machine.secret_access_key,
-            aws_session_token=machine.session_token,
-        )
         clients: dict[tuple[str, str], Any] = {}
         lock = threading.Lock()
 
-        def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        def task_client(region: str, service: str) -> Any:
             # One client per region and service (moto makes one per task call; a fresh session per call
             # would reload botocore's models each time: three times the stack's CPU per email).
             with lock:
                 client = clients.get((region, service))
                 if client is None:
-                    client = session.client(  # type: ignore[call-overload]
-                        service,
-                        region_name=region or identities.region,
-                        endpoint_url=f"http://localhost:{moto_server_port()}",
-                        config=config,
-                    )
+                    with self._lock:
+                        if self._boto_session is None:
+                            self._boto_session = boto3.session.Session()
+                        client = self._boto_session.client(  # type: ignore[call-overload]
+                            service,
+                            region_name=region or self.region,
+                            endpoint_url=f"http://localhost:{moto_server_port()}",
+                            aws_access_key_id=machine.access_key_id,
+                            aws_secret_access_key=machine.secret_access_key,
+                            aws_session_token=machine.session_token,
+                            config=config,
+                        )
                     clients[(region, service)] = client
             return client
 
-        for module in modules:
-            setattr(module, "boto_client_for", boto_client_for)  # noqa: B010 - a module-level import in moto
-
-        def restore() -> None:
-            for module, original in zip(modules, originals, strict=True):
-                setattr(module, "boto_client_for", original)  # noqa: B010
-
-        return restore
+        return task_client
 
     # ------------------------------------------------------------------ the authorization hook
 
-    def _authorize_on_moto(self) -> Callable[[], None]:
-        from moto.core.authorization import ActionAuthenticatorMixin
-
-        original = ActionAuthenticatorMixin._authenticate_and_authorize_action
-        identities = self
-
-        def authorize(response: Any, iam_request_cls: type, resource: str = "*") -> None:
-            session = identities._session_of(response.headers)
-            if session is None:
-                original(response, iam_request_cls, resource)  # the administrator: moto's own behaviour
-                return
-            identities.authorize(session, response, resource)
-
-        ActionAuthenticatorMixin._authenticate_and_authorize_action = authorize  # type: ignore[method-assign,assignment]
-
-        def restore() -> None:
-            ActionAuthenticatorMixin._authenticate_and_authorize_action = original  # type: ignore[method-assign]
-
-        return restore
+    def _authorize_request(self, response: Any, resource: str) -> bool:
+        """moto's authorization hook: decide a request signed by a role session (False: not ours, moto decides)."""
+        session = self._session_of(response.headers)
+        if session is None:
+            return False  # the administrator: moto's own behaviour
+        self.authorize(session, response, resource)
+        return True
 
     def _session_of(self, headers: Mapping[str, str]) -> Session | None:
         authorization = headers.get("Authorization") or ""

@@ -11,11 +11,12 @@ anything; every other state runs for real (our handlers, moto's DynamoDB, ...). 
 moto 5.2.5 already carries LocalStack's evaluator for this (``parser/mocking/mock_config.py``, the
 mock branches of the Task states) but never loads a file and never passes a test case to an
 execution. This module supplies both, and nothing else: it validates the file (errors name the bad
-key), builds moto's own ``MockTestCase``, and patches three places in this process (where moto's
-server runs): ``StepFunctionsParserBackend.start_execution`` (understand ``#case``),
-``Execution._get_start_execution_worker`` (hand the case to the interpreter), and
-``StateTaskServiceDynamoDB._from_error``, which turned a mocked ``Throw`` at a DynamoDB task (our
-Record* states) into ``DynamoDB.AmazonDynamoDBException`` instead of the ``Error`` the file names.
+key), builds moto's own ``MockTestCase``, and registers it with the three patches of moto that
+``moto_patches`` applies for it (2-4 there): ``StepFunctionsParserBackend.start_execution``
+(understand ``#case``), ``Execution._get_start_execution_worker`` (hand the case to the
+interpreter), and ``StateTaskServiceDynamoDB._from_error``, which turned a mocked ``Throw`` at a
+DynamoDB task (our Record* states) into ``DynamoDB.AmazonDynamoDBException`` instead of the
+``Error`` the file names.
 
 Emulated as in Step Functions Local:
 - ``Return`` is the service integration's whole response: for ``arn:aws:states:::lambda:invoke``
@@ -45,15 +46,17 @@ which state and attempt); give the last range room for every retry the ASL allow
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
+
+from mailroom_cli.local import moto_patches
 
 if TYPE_CHECKING:
     from mailroom_cli.local.template import SamTemplate
@@ -286,9 +289,7 @@ class _Installed:
 
 
 _lock = threading.Lock()
-_active: list[_Installed] = []  # the latest install answers; patched while non-empty
-_restore: list[Callable[[], None]] = []
-_pending = threading.local()  # the case of the start_execution running in this (request) thread
+_active: list[_Installed] = []  # the latest install answers
 
 
 def install(
@@ -309,17 +310,14 @@ def install(
         config = load_mock_config(path)
     entry = _Installed(config, dict(aliases or {}))
     with _lock:
-        if not _active:
-            _patch_moto()
         _active.append(entry)
+        undo = moto_patches.install(mock_case=functools.partial(_test_case_for, entry))
 
     def uninstall() -> None:
         with _lock:
             if entry in _active:
                 _active.remove(entry)
-                if not _active:
-                    while _restore:
-                        _restore.pop()()
+                undo()
 
     return uninstall
 
@@ -342,68 +340,11 @@ def installed(
         uninstall()
 
 
-def _patch_moto() -> None:
-    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb import (
-        StateTaskServiceDynamoDB,
-    )
-    from moto.stepfunctions.parser.backend.execution import Execution
-    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
-
-    original_start: Any = StepFunctionsParserBackend.start_execution
-    original_worker: Any = Execution._get_start_execution_worker
-    original_dynamodb_error: Any = StateTaskServiceDynamoDB._from_error
-
-    def start_execution(
-        backend: Any,
-        state_machine_arn: str,
-        name: str | None = None,
-        execution_input: str | None = None,
-        trace_header: Any = None,
-    ) -> Any:
-        base_arn, hashed, case = state_machine_arn.partition("#")
-        if not hashed:
-            return original_start(backend, state_machine_arn, name, execution_input, trace_header)
-        machine = backend.describe_state_machine(base_arn)
-        _pending.case = _test_case_for(_active[-1], machine.name, case, json.loads(machine.definition))
-        try:
-            # moto would name an unnamed execution "None"; Step Functions gives it a UUID
-            return original_start(backend, base_arn, name or str(uuid.uuid4()), execution_input, trace_header)
-        finally:
-            _pending.case = None
-
-    def start_execution_worker(execution: Any) -> Any:
-        worker = original_worker(execution)
-        case = getattr(_pending, "case", None)
-        if case is not None:
-            execution.mock_test_case = case  # kept: a worker started again for this execution mocks alike
-        case = getattr(execution, "mock_test_case", None)
-        if case is not None:
-            setattr(worker, "_mock_test_case", case)  # noqa: B010 - read when the worker's thread starts
-        return worker
-
-    def dynamodb_from_error(task: Any, env: Any, ex: Exception) -> Any:
-        if isinstance(ex, FailureEventException):  # a mocked Throw: its Error, as every other task reports it
-            return ex.failure_event
-        return original_dynamodb_error(task, env, ex)
-
-    # setattr: replacing methods of moto's classes in this process, on purpose
-    setattr(StepFunctionsParserBackend, "start_execution", start_execution)  # noqa: B010
-    setattr(Execution, "_get_start_execution_worker", start_execution_worker)  # noqa: B010
-    setattr(StateTaskServiceDynamoDB, "_from_error", dynamodb_from_error)  # noqa: B010
-
-    def restore() -> None:
-        setattr(StepFunctionsParserBackend, "start_execution", original_start)  # noqa: B010
-        setattr(Execution, "_get_start_execution_worker", original_worker)  # noqa: B010
-        setattr(StateTaskServiceDynamoDB, "_from_error", original_dynamodb_error)  # noqa: B010
-
-    _restore.append(restore)
-
-
-def _test_case_for(installed: _Installed, machine_name: str, case: str, definition: Mapping[str, Any]) -> Any:
+def _test_case_for(installed: _Installed, machine: Any, case: str) -> Any:
     """moto's ``MockTestCase`` for ``<machine>#<case>``, or the API error the caller should see."""
     from moto.stepfunctions.exceptions import InvalidName, ValidationException
 
+    machine_name, definition = machine.name, json.loads(machine.definition)
     config = installed.config
     key = machine_name if machine_name in config.state_machines else installed.aliases.get(machine_name, machine_name)
     try:

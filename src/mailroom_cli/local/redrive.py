@@ -10,7 +10,8 @@ How: the failed state is the last one entered and never exited in the history; a
 state machine whose ``StartAt`` is that state runs with that input on the *same* moto execution
 object, and the history seen through the API is the earlier events, the redrive event, then the
 new run's events renumbered after them. Not emulated: ``redriveStatus`` reasons beyond the
-checks below, Map runs, client tokens.
+checks below, Map runs, client tokens. The three moto methods this needs are replaced in
+``moto_patches`` (patch 5), which calls the functions here.
 """
 
 from __future__ import annotations
@@ -92,7 +93,9 @@ def _history(execution: Any) -> list[dict[str, Any]]:
     return events
 
 
-def _history_with_earlier_runs(original: Callable[[Execution], Any]) -> Callable[[Execution], Any]:
+def history_with_earlier_runs(original: Callable[[Execution], Any]) -> Callable[[Execution], Any]:
+    """``Execution.to_history_output``: the earlier runs' events, then this run's renumbered after them."""
+
     def to_history_output(self: Execution) -> Any:
         current = original(self)
         earlier: list[dict[str, Any]] | None = getattr(self, "earlier_events", None)
@@ -112,7 +115,9 @@ def _history_with_earlier_runs(original: Callable[[Execution], Any]) -> Callable
     return to_history_output
 
 
-def _describe_with_redrive(original: Callable[[StepFunctionResponse], Any]) -> Callable[[StepFunctionResponse], Any]:
+def describe_with_redrive(original: Callable[[StepFunctionResponse], Any]) -> Callable[[StepFunctionResponse], Any]:
+    """``DescribeExecution`` with ``redriveCount`` and ``redriveDate`` once redriven."""
+
     def describe_execution(self: StepFunctionResponse) -> Any:
         result = original(self)
         execution: Any = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
@@ -125,28 +130,11 @@ def _describe_with_redrive(original: Callable[[StepFunctionResponse], Any]) -> C
     return describe_execution
 
 
-def _redrive_response(self: StepFunctionResponse) -> Any:
+def redrive_response(self: StepFunctionResponse) -> Any:
+    """``RedriveExecution``, as moto's response classes answer an action."""
     from moto.core.responses import ActionResult
 
     backend = self.stepfunction_backend
     if not isinstance(backend, StepFunctionsParserBackend):
         raise ExecutionNotRedrivable("redrive needs the executing backend (execute_state_machine)")
     return ActionResult({"redriveDate": redrive(backend, self._get_param("executionArn"))})
-
-
-def install() -> Callable[[], None]:
-    """Teach moto RedriveExecution; returns the function that undoes it."""
-    history, describe = Execution.to_history_output, StepFunctionResponse.describe_execution
-    had_redrive = hasattr(StepFunctionResponse, "redrive_execution")
-    # setattr: these are monkeypatches of moto's classes, kept to this one function and its undo.
-    setattr(Execution, "to_history_output", _history_with_earlier_runs(history))  # noqa: B010
-    setattr(StepFunctionResponse, "describe_execution", _describe_with_redrive(describe))  # noqa: B010
-    setattr(StepFunctionResponse, "redrive_execution", _redrive_response)  # noqa: B010
-
-    def uninstall() -> None:
-        setattr(Execution, "to_history_output", history)  # noqa: B010
-        setattr(StepFunctionResponse, "describe_execution", describe)  # noqa: B010
-        if not had_redrive:
-            delattr(StepFunctionResponse, "redrive_execution")
-
-    return uninstall

@@ -1,7 +1,8 @@
 """The Lambda runtime of local mode: moto's Lambda invoke, dispatched in-process to our handlers.
 
-moto would run a function in Docker; here ``LambdaFunction.invoke`` is replaced (in this process,
-where the moto server runs) by an import of the function's ``Handler`` from its ``CodeUri``. Results
+moto would run a function in Docker; here ``LambdaFunction.invoke`` (replaced in ``moto_patches``,
+in this process, where the moto server runs) calls ``LocalRuntime.invoke``: an import of the
+function's ``Handler`` from its ``CodeUri``. Results
 and errors come back in the shape the Python runtime gives them on AWS — an unhandled exception is
 ``X-Amz-Function-Error: Unhandled`` with ``{"errorMessage", "errorType", "requestId", "stackTrace"}``
 — so the state machine's Retry and Catch see the same error names as in the cloud.
@@ -34,7 +35,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from moto.awslambda.models import LambdaFunction
+from mailroom_cli.local import moto_patches
 
 Observer = Callable[["Invocation"], None]
 Scope = Callable[["FunctionSpec"], AbstractContextManager[object]]
@@ -134,7 +135,7 @@ class LocalRuntime:
     # Entered on the invocation's own thread around the handler: local/iam.py gives it the function's identity.
     scope: Scope = field(default=lambda _spec: contextlib.nullcontext())
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _original: Any = None
+    _undo_invoke: Callable[[], None] | None = None
     _output: _LambdaOutput | None = None
 
     def register(self, spec: FunctionSpec) -> None:
@@ -174,19 +175,14 @@ class LocalRuntime:
             cloudwatch.print = functools.partial(print, file=self._output)  # type: ignore[attr-defined]
             _bind_handler_logs(self._output)  # a logger imported under an earlier stack still points there
         _serialise_shared_metrics()
-        runtime = self
-        self._original = LambdaFunction.invoke
-
-        def invoke(fn: LambdaFunction, body: str, request_headers: Any, response_headers: Any) -> str | bytes:
-            return runtime.invoke(fn.function_name, body, response_headers)
-
-        LambdaFunction.invoke = invoke  # type: ignore[method-assign,assignment]
+        if self._undo_invoke is None:
+            self._undo_invoke = moto_patches.install(invoke=self.invoke)
 
     def uninstall(self) -> None:
-        """Give moto its invoke back."""
-        if self._original is not None:
-            LambdaFunction.invoke = self._original  # type: ignore[method-assign]
-            self._original = None
+        """Unregister the invoke hook (moto answers invokes itself again once no stack is left)."""
+        if self._undo_invoke is not None:
+            self._undo_invoke()
+            self._undo_invoke = None
         if self._output is not None:
             from aws_lambda_powertools.metrics.provider.cloudwatch_emf import cloudwatch
 

@@ -29,7 +29,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, AnyStr, Final, Self
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -378,6 +378,97 @@ class _SesSmtp(SMTP):
             await super().push(_REWORDED.get(status, status))
         else:
             await super().push(status)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        """aiosmtpd's DATA, reading the message in a few large pieces instead of one await per line.
+
+        aiosmtpd awaits ``readuntil(CRLF)`` for every line, ~1,900 for a 140 KiB email: about 5% of the
+        local stack's CPU (docs/benchmarks.md). Here each read runs to the next ``.CRLF``; the data ends
+        at the first one that starts a line. The outcome is aiosmtpd's: the same size limit on the
+        same byte count, the same dot-unstuffing (a line's leading dot, lines split at CRLF only),
+        the same replies; data without ``.CRLF`` for a whole stream limit goes on line by line as
+        aiosmtpd's own loop does.
+        """
+        if self._decode_data or "DATA" not in self._handle_hooks:
+            await super().smtp_DATA(arg)
+            return
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        received = bytearray()
+        while self.transport is not None:  # pragma: no branch - eof_received cancels this coroutine
+            try:
+                received += await self._reader.readuntil(b".\r\n")
+            except asyncio.CancelledError:
+                self._writer.close()
+                raise
+            except asyncio.LimitOverrunError:
+                await self._data_line_by_line(received)
+                return
+            if received == b".\r\n" or received.endswith(b"\r\n.\r\n"):
+                break
+        del received[-3:]  # the terminating ".CRLF" line
+        if self.data_size_limit and len(received) > self.data_size_limit:
+            await self.push("552 Error: Too much mail data")
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
+            return
+        content = (b"\r\n" + bytes(received)).replace(b"\r\n.", b"\r\n")[2:]
+        await self._deliver(content)
+
+    async def _data_line_by_line(self, received: bytearray) -> None:
+        """The rest of DATA with aiosmtpd's own loop, after ``received`` (whole lines) held no end."""
+        lines = [bytearray(line) for line in re.split(b"(?<=\r\n)", bytes(received)) if line]
+        limit, num_bytes = self.data_size_limit, len(received)
+        too_much = bool(limit and num_bytes > limit)
+        too_long = False
+        fragments: list[bytes] = []
+        while self.transport is not None:  # pragma: no branch
+            try:
+                line = await self._reader.readuntil(b"\r\n")
+            except asyncio.CancelledError:
+                self._writer.close()
+                raise
+            except asyncio.LimitOverrunError as e:
+                too_long = too_long or not too_much
+                lines.clear()
+                line = await self._reader.read(e.consumed)
+            if not fragments and line == b".\r\n":
+                break
+            num_bytes += len(line)
+            if not (too_much or too_long) and limit and num_bytes > limit:
+                too_much = True
+                lines.clear()
+            fragments.append(line)
+            if line.endswith(b"\r\n"):
+                if not (too_much or too_long):
+                    lines.append(bytearray(b"".join(fragments)))
+                fragments.clear()
+        if too_long or too_much:
+            await self.push(
+                "500 Line too long (see RFC5321 4.5.3.1.6)" if too_long else "552 Error: Too much mail data"
+            )
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
+            return
+        for text in lines:
+            if text.startswith(b"."):
+                del text[0]
+        await self._deliver(b"".join(lines))
+
+    async def _deliver(self, content: bytes) -> None:
+        """aiosmtpd's end of DATA: the envelope's content, the handler's DATA hook, its reply."""
+        assert self.envelope is not None
+        self.envelope.content = content
+        self.envelope.original_content = content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
+        await self.push("250 OK" if status is MISSING else status)
 
 
 class _Controller(Controller):

@@ -8,7 +8,6 @@ SMTP listener playing SES. State lives as long as the process does.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import threading
@@ -22,7 +21,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from mailroom_cli.local import mocking, redrive, speedups, transport
+from mailroom_cli.local import mocking, moto_patches, transport
 from mailroom_cli.local.control import ControlServer
 from mailroom_cli.local.events import StatusChangeWatcher
 from mailroom_cli.local.iam import FunctionIdentities
@@ -97,6 +96,8 @@ class LocalStack:
         self._saved_env: dict[str, str | None] = {}
         self._patched: list[Callable[[], None]] = []
         self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.RLock()
+        self._session: boto3.session.Session | None = None
         self.control: ControlServer | None = None
         self.events: StatusChangeWatcher | None = None
         self.identities: FunctionIdentities | None = None
@@ -114,13 +115,15 @@ class LocalStack:
 
     def _start(self) -> None:
         from moto.core.config import default_user_config
-        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+        from mailroom_cli.local.http_server import MotoHttpServer
 
         opts = self.options
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per HTTP request otherwise
         # moto logs every failed state with the whole parsed definition; histories tell it better
         logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
-        self._server = ThreadedMotoServer(ip_address=opts.host, port=opts.aws_port, verbose=False)
+        # moto's app over HTTP/1.1 with keep-alive (moto's own server closes every connection: http_server.py)
+        self._server = MotoHttpServer(opts.host, opts.aws_port)
         self._server.start()
         opts.aws_port = int(self._server.get_host_and_port()[1])  # port 0 asks for any free port
         # moto's backends live in this process: a stack started after another must begin empty.
@@ -128,7 +131,7 @@ class LocalStack:
         urllib.request.urlopen(reset, timeout=30).close()  # noqa: S310 - our own loopback endpoint
         if transport.enabled():
             # boto3 calls from this process go straight to the server's WSGI app (no socket); others use HTTP.
-            self._patched.append(transport.install(self._server._server.app, opts.host, opts.aws_port))
+            self._patched.append(transport.install(self._server.app, opts.host, opts.aws_port))
         self._set_env(
             {
                 **FAKE_CREDENTIALS,
@@ -140,11 +143,8 @@ class LocalStack:
             }
         )
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
-        self._patch_retry_clock()
-        self._patch_dynamodb_atomic_writes()
-        self._patch_start_execution()
-        self._patched.append(redrive.install())
-        self._patched.append(speedups.install())  # moto's per-Task clients and per-execution ASL parsing
+        # Every patch of moto (moto_patches.py says which and why); Retry's waits go to this stack's clock.
+        self._patched.append(moto_patches.install(sleep=self.retry_clock.sleep))
         self.template = SamTemplate(
             opts.template or template_path(),
             parameters={"RecipientDomain": opts.domain, "Stage": "local", **opts.parameters},
@@ -244,6 +244,7 @@ class LocalStack:
         while self._patched:
             self._patched.pop()()
         self._clients.clear()
+        self._session = None
         if self._server is not None:
             with contextlib.suppress(Exception):
                 self._server.stop()
@@ -273,12 +274,16 @@ class LocalStack:
 
     def client(self, service: str) -> Any:
         """A boto3 client for the local endpoint (one per service; boto3 clients are thread-safe)."""
-        if service not in self._clients:
-            self._clients[service] = self._new_client(service)
-        return self._clients[service]
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = self._new_client(service)
+            return self._clients[service]
 
     def _new_client(self, service: str) -> Any:
-        return boto3.session.Session().client(
+        # One session for all of them: each new session parses the endpoint rules and service models again.
+        if self._session is None:
+            self._session = boto3.session.Session()
+        return self._session.client(
             service,  # type: ignore[call-overload]
             region_name=REGION,
             endpoint_url=self.endpoint_url,
@@ -294,66 +299,6 @@ class LocalStack:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-    def _patch_retry_clock(self) -> None:
-        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-
-        # moto's retrier calls ``time.sleep(interval)``: give that module a clock that records and scales.
-        original = vars(retrier_decl)["time"]
-        setattr(retrier_decl, "time", self.retry_clock)  # noqa: B010 - not an exported attribute
-
-        def restore() -> None:
-            setattr(retrier_decl, "time", original)  # noqa: B010
-
-        self._patched.append(restore)
-
-    def _patch_dynamodb_atomic_writes(self) -> None:
-        from moto.dynamodb.responses import DynamoHandler
-
-        # DynamoDB applies a conditional write atomically (condition, ALL_OLD and write as one). moto's
-        # server serves requests on threads and its handler reads the old item, checks, then writes,
-        # without a lock: two concurrent UpdateItems on one new key both got no ALL_OLD (two Starters
-        # both "created" one status record). Writes are serialised per process, at the request level.
-        lock = threading.RLock()
-        names = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
-        originals = {name: getattr(DynamoHandler, name) for name in names}
-
-        def atomic(original: Any) -> Any:
-            @functools.wraps(original)
-            def write(handler: DynamoHandler, *args: Any, **kwargs: Any) -> Any:
-                with lock:
-                    return original(handler, *args, **kwargs)
-
-            return write
-
-        for name, original in originals.items():
-            setattr(DynamoHandler, name, atomic(original))
-
-        def restore() -> None:
-            for name, original in originals.items():
-                setattr(DynamoHandler, name, original)
-
-        self._patched.append(restore)
-
-    def _patch_start_execution(self) -> None:
-        from moto.stepfunctions.parser.models import StepFunctionsParserBackend
-
-        # AWS keeps execution names unique; moto checks the name, then creates the execution, so two
-        # concurrent starts of one name (an S3 event delivered twice, to two pollers) made two.
-        original = StepFunctionsParserBackend.start_execution
-        lock = threading.Lock()
-
-        @functools.wraps(original)
-        def start_execution(backend: StepFunctionsParserBackend, *args: Any, **kwargs: Any) -> Any:
-            with lock:
-                return original(backend, *args, **kwargs)
-
-        setattr(StepFunctionsParserBackend, "start_execution", start_execution)  # noqa: B010
-
-        def restore() -> None:
-            setattr(StepFunctionsParserBackend, "start_execution", original)  # noqa: B010
-
-        self._patched.append(restore)
 
     # ------------------------------------------------------------------ what is where
 
