@@ -449,7 +449,7 @@ def console(
     """
     import logging
 
-    from mailroom_cli.console.server import ConsoleServer, check_host, is_loopback
+    from mailroom_cli.console.server import ConsoleServer, check_host
 
     try:
         check_host(host)
@@ -465,7 +465,7 @@ def console(
         _fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     sys.stderr.write(f"console for {label}: {server.url} ({'replay allowed' if allow_replay else 'read-only'})\n")
-    if not is_loopback(host):
+    if not operations.is_loopback(host):
         sys.stderr.write(
             f"warning: {host} is not loopback: anyone who reaches it sees your stack's emails over plain HTTP\n"
         )

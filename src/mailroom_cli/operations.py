@@ -346,7 +346,7 @@ def send(smtp: str, message: EmailMessage, *, to: Sequence[str], sender: str, ca
 def tls_context(host: str, cafile: str | None) -> ssl.SSLContext:
     """The client's TLS: verified against ``cafile`` (or the system's CAs); a loopback listener without a
     ``cafile`` (the local stack's self-signed certificate) is encrypted but not verified."""
-    if cafile is not None or not _loopback(host):
+    if cafile is not None or not is_loopback(host):
         return ssl.create_default_context(cafile=cafile)
     context = ssl.create_default_context()
     context.check_hostname = False
@@ -354,7 +354,8 @@ def tls_context(host: str, cafile: str | None) -> ssl.SSLContext:
     return context
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (a loopback address, or ``localhost``)."""
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

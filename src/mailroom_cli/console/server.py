@@ -55,14 +55,6 @@ def allowed_hosts(host: str, port: int) -> set[str]:
     return names
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is a loopback address (the console's default: only this machine reaches it)."""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
 def check_host(host: str) -> None:
     """Refuse "every interface": the Host check must know the console's own address to compare against."""
     try:
