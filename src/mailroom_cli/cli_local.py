@@ -14,6 +14,7 @@ import typer
 from mailroom import lifecycle
 
 from mailroom_cli import operations as ops
+from mailroom_cli.console.server import DEFAULT_PORT as DEFAULT_CONSOLE_PORT
 from mailroom_cli.console.server import ConsoleServer
 from mailroom_cli.local import control
 from mailroom_cli.local.progress import Progress
@@ -64,9 +65,13 @@ def up(
         bool, typer.Option(help="take mail without STARTTLS (the deployed rule refuses it: TlsPolicy Require)")
     ] = False,
     console_port: Annotated[
-        int,
-        typer.Option(help="port of the browser console on loopback (0: a free one)", envvar="MAILROOM_CONSOLE_PORT"),
-    ] = 8025,
+        int | None,
+        typer.Option(
+            help="port of the browser console on loopback (0: a free one; default 8025, or a free one if taken)",
+            envvar="MAILROOM_CONSOLE_PORT",
+            show_default=False,
+        ),
+    ] = None,
     console: Annotated[bool, typer.Option(help="serve the browser console")] = True,
 ) -> None:
     """Run mailroom locally until Ctrl-C / SIGTERM. State lives as long as this process.
@@ -101,13 +106,7 @@ def up(
     try:
         if console:
             # The developer's own emulated stack: replay and mailbox changes allowed, on loopback only.
-            try:
-                server = ConsoleServer(
-                    target, port=console_port, allow_replay=True, label="local stack", refresh_seconds=0.5
-                ).start()
-            except OSError as exc:
-                _err(f"cannot serve the console on port {console_port} ({exc.strerror or exc}): give --console-port")
-                raise typer.Exit(1) from None
+            server = _console(target, console_port)
             info["console_url"] = server.url
             assert stack.options.state_file is not None
             write_state(stack.options.state_file, info)
@@ -131,6 +130,22 @@ def up(
             server.stop()
         progress.stop()
         stack.stop()
+
+
+def _console(target: Any, port: int | None) -> ConsoleServer:
+    """The local stack's console: on the port asked for, else on 8025, else (8025 taken) on a free port."""
+    for candidate in [port] if port is not None else [DEFAULT_CONSOLE_PORT, 0]:
+        try:
+            return ConsoleServer(
+                target, port=candidate, allow_replay=True, label="local stack", refresh_seconds=0.5
+            ).start()
+        except OSError as exc:
+            if port is not None:
+                _err(f"cannot serve the console on port {port} ({exc.strerror or exc}): give another --console-port")
+                raise typer.Exit(1) from None
+            _err(f"port {DEFAULT_CONSOLE_PORT} is taken ({exc.strerror or exc}): the console takes a free port")
+    _err("cannot serve the console on any port: give --no-console")
+    raise typer.Exit(1)
 
 
 @app.command()
