@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
 import json
@@ -10,6 +11,7 @@ import re
 import smtplib
 import ssl
 import tempfile
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -218,6 +220,45 @@ def item_bodies(target: Target, item: dict[str, Any]) -> dict[str, bytes | None]
         ref = manifest.get(part)
         bodies[part] = _archived(target, item, str(ref["key"]))["Body"].read() if ref else None
     return bodies
+
+
+_CID_REFERENCE = re.compile(rb"""cid:([^"'\s<>()]+)""", re.IGNORECASE)
+_IMAGE_TYPE = re.compile(r"image/[a-z0-9.+-]+")
+INLINE_IMAGES_BUDGET = 8 << 20  # bytes of images put inline into one HTML body
+
+
+def html_with_inline_images(target: Target, item: dict[str, Any]) -> bytes | None:
+    """An item's HTML body with its ``cid:`` images (the email's own inline parts) as ``data:`` URIs.
+
+    Only images the email carries, checked against their SHA-256, up to ``INLINE_IMAGES_BUDGET``; a
+    reference to anything else stays as it was (and loads nothing). None when the email has no HTML body.
+    """
+    manifest = json.loads(_archived(target, item, str(item["manifest_key"]))["Body"].read())
+    ref = manifest.get("html")
+    if not ref:
+        return None
+    html: bytes = _archived(target, item, str(ref["key"]))["Body"].read()
+    wanted = {_content_id(m) for m in _CID_REFERENCE.findall(html)}
+    images: dict[str, bytes] = {}
+    budget = INLINE_IMAGES_BUDGET
+    for part in manifest.get("attachments") or []:
+        content_id = str(part.get("content_id") or "").lower()
+        content_type = str(part.get("content_type") or "").lower()
+        size = int(part.get("size") or 0)
+        if content_id not in wanted or content_id in images or not _IMAGE_TYPE.fullmatch(content_type):
+            continue
+        if size > budget:
+            continue
+        data = _archived(target, item, str(part["location"]["key"]))["Body"].read()
+        if hashlib.sha256(data).hexdigest() != part.get("sha256"):
+            continue  # damaged in the archive: not shown as if whole
+        images[content_id] = f"data:{content_type};base64,".encode() + base64.b64encode(data)
+        budget -= size
+    return _CID_REFERENCE.sub(lambda m: images.get(_content_id(m.group(1)), m.group(0)), html)
+
+
+def _content_id(reference: bytes) -> str:
+    return urllib.parse.unquote(reference.decode("ascii", errors="replace")).lower()
 
 
 def attachment_name(attachment: dict[str, Any], number: int) -> str:

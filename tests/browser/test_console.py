@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import http.client
 import json
@@ -173,6 +174,33 @@ def test_an_html_body_runs_no_script_and_loads_nothing_remote(
     assert "/refresh" not in {urllib.parse.urlsplit(r.url).path for r in remote}, "the meta refresh navigated"
     assert any("/item/body.html" in r.url for r in requests)
     _shot(page, screenshots, "item")
+
+
+PIXEL = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+
+
+def test_an_html_bodys_own_inline_images_show_and_nothing_else_loads(
+    stack: LocalStack, target: Target, console: ConsoleServer, page: Page
+) -> None:
+    address = _mailbox(target, "ida")
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "scanner@office.example", address, "inline logo"
+    message.set_content("see the logo")
+    message.add_alternative(
+        "<p>logo: <img id='logo' src='cid:logo@office.example'> missing: <img id='other' src='cid:nope@x'></p>",
+        subtype="html",
+    )
+    message.get_payload()[1].add_related(PIXEL, maintype="image", subtype="png", cid="<logo@office.example>")
+    message_id = ops.send(stack.info()["smtp"], message, to=[address], sender="scanner@office.example").split()[-1]
+    assert final_status(target, message_id) == "delivered"
+
+    page.goto(console.url + "item?" + urllib.parse.urlencode({"user": "ida", "id": message_id}))
+    frame = page.frame_locator("#html-body")
+    expect(frame.locator("#logo")).to_have_attribute("src", "data:image/png;base64," + base64.b64encode(PIXEL).decode())
+    assert frame.locator("#logo").evaluate("img => img.naturalWidth") == 1  # decoded: the image shows
+    expect(frame.locator("#other")).to_have_attribute("src", "cid:nope@x")  # not the email's: left, loads nothing
 
 
 def test_attachments_download_byte_identical(

@@ -125,6 +125,7 @@ def hostile(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every operation the pages read answers with markup where an email's words go."""
     monkeypatch.setattr(operations, "inbox_item", lambda target, item_id, user=None: dict(ITEM))
     monkeypatch.setattr(operations, "item_bodies", lambda target, item: {"text": HOSTILE.encode(), "html": b"<p>x"})
+    monkeypatch.setattr(operations, "html_with_inline_images", lambda target, item: b"<p>x")
     monkeypatch.setattr(operations, "inbox", lambda target, user: [{**ITEM, "attachments": ITEM["attachments"]}])
     monkeypatch.setattr(
         operations, "list_mailboxes", lambda target: [{"address": HOSTILE, "user": HOSTILE, "tenant": "t"}]

@@ -430,7 +430,7 @@ class Console:
 
     def item_html(self, request: Request, _: str) -> Response:
         """An item's HTML body, for the sandboxed frame only: no script runs, nothing remote loads."""
-        html = operations.item_bodies(self.target, self._item(request))["html"]
+        html = operations.html_with_inline_images(self.target, self._item(request))
         if html is None:
             raise HttpError(404, "this email has no HTML body")
         return Response(
