@@ -38,6 +38,10 @@ class OperationError(RuntimeError):
     """A CLI operation that cannot be done as asked (unknown item, bad address…)."""
 
 
+class DamagedArchiveError(OperationError):
+    """Archived bytes whose SHA-256 is not the one recorded: never handed out as if whole."""
+
+
 def _scan(target: Target, table: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
     paginator = target.client("dynamodb").get_paginator("scan")
     for page in paginator.paginate(TableName=table, **kwargs):
@@ -165,8 +169,6 @@ def save_attachments(
     overwritten unless ``overwrite``: the new one gets a numbered name (``scan (2).pdf``).
     """
     directory.mkdir(parents=True, exist_ok=True)
-    s3 = target.client("s3")
-    bucket = str(item.get("archive_bucket") or target.name("ArchiveBucketName"))
     used: set[str] = set() if overwrite else {p.name.lower() for p in directory.iterdir()}
     files: list[tuple[str, str, str | None]] = []  # (name, key, sha256)
     for number, attachment in enumerate(item.get("attachments") or [], start=1):
@@ -174,7 +176,7 @@ def save_attachments(
         # outside ``directory`` either (``../x``, an absolute path, a device name).
         files.append((attachment_name(attachment, number), str(attachment["key"]), attachment.get("sha256")))
     if bodies:
-        manifest = json.loads(s3.get_object(Bucket=bucket, Key=str(item["manifest_key"]))["Body"].read())
+        manifest = _manifest(target, item)
         for part, name in (("text", "body.txt"), ("html", "body.html")):
             ref = manifest.get(part)
             if ref:
@@ -184,10 +186,10 @@ def save_attachments(
         name = _unique(wanted, used)
         path = directory / name
         with path.open("wb") as out:
-            intact = _copy_verified(s3.get_object(Bucket=bucket, Key=key)["Body"], out, sha256)
+            intact = _copy_verified(_archived(target, item, key)["Body"], out, sha256)
         if not intact:
             path.unlink()
-            raise OperationError(f"{name}: the archived bytes do not match the recorded SHA-256")
+            raise DamagedArchiveError(f"{name}: the archived bytes do not match the recorded SHA-256")
         saved.append(path)
     return saved
 
@@ -212,14 +214,17 @@ def _archived(target: Target, item: dict[str, Any], key: str) -> Any:
     return target.client("s3").get_object(Bucket=bucket, Key=key)
 
 
-def item_bodies(target: Target, item: dict[str, Any]) -> dict[str, bytes | None]:
-    """An inbox item's text and HTML bodies as archived (bytes; None when the email had none)."""
-    manifest = json.loads(_archived(target, item, str(item["manifest_key"]))["Body"].read())
-    bodies: dict[str, bytes | None] = {}
-    for part in ("text", "html"):
-        ref = manifest.get(part)
-        bodies[part] = _archived(target, item, str(ref["key"]))["Body"].read() if ref else None
-    return bodies
+def _manifest(target: Target, item: dict[str, Any]) -> dict[str, Any]:
+    manifest: dict[str, Any] = json.loads(_archived(target, item, str(item["manifest_key"]))["Body"].read())
+    return manifest
+
+
+def item_text(target: Target, item: dict[str, Any]) -> tuple[bytes | None, bool]:
+    """An inbox item's text body as archived (None when the email had none), and whether it has an HTML body."""
+    manifest = _manifest(target, item)
+    ref = manifest.get("text")
+    text = _archived(target, item, str(ref["key"]))["Body"].read() if ref else None
+    return text, bool(manifest.get("html"))
 
 
 _CID_REFERENCE = re.compile(rb"""cid:([^"'\s<>()]+)""", re.IGNORECASE)
@@ -233,7 +238,7 @@ def html_with_inline_images(target: Target, item: dict[str, Any]) -> bytes | Non
     Only images the email carries, checked against their SHA-256, up to ``INLINE_IMAGES_BUDGET``; a
     reference to anything else stays as it was (and loads nothing). None when the email has no HTML body.
     """
-    manifest = json.loads(_archived(target, item, str(item["manifest_key"]))["Body"].read())
+    manifest = _manifest(target, item)
     ref = manifest.get("html")
     if not ref:
         return None
@@ -278,7 +283,7 @@ def verified_attachment(target: Target, item: dict[str, Any], number: int) -> tu
     spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 (the caller streams and closes it)
     if not _copy_verified(_archived(target, item, str(attachment["key"]))["Body"], spool, attachment.get("sha256")):
         spool.close()
-        raise OperationError(f"{name}: the archived bytes do not match the recorded SHA-256")
+        raise DamagedArchiveError(f"{name}: the archived bytes do not match the recorded SHA-256")
     spool.seek(0)
     return name, spool
 

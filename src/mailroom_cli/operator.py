@@ -9,7 +9,7 @@ import re
 import statistics
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from mailroom import lifecycle
@@ -201,9 +201,14 @@ def history(target: Target, reference: str) -> dict[str, Any]:
     return history_and_events(target, reference)[0]
 
 
-def history_and_events(target: Target, reference: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """``history`` and the raw events it was made from (boto3's HistoryEvent shape: the console draws them)."""
-    arn = execution_arn_for(target, reference)
+def history_and_events(
+    target: Target, reference: str, *, record: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``history`` and the raw events it was made from (boto3's HistoryEvent shape: the console draws them).
+
+    ``record``: the email's status record when the caller has read it already (``reference`` is then its id).
+    """
+    arn = _latest_execution_arn(target, reference, record) if record else execution_arn_for(target, reference)
     sfn = target.client("stepfunctions")
     try:
         described = sfn.describe_execution(executionArn=arn)
@@ -419,14 +424,24 @@ def replay(
 # ---------------------------------------------------------------------------- stats
 
 
-def stats(target: Target, *, since: dt.timedelta | None = None) -> dict[str, Any]:
-    """Counts by outcome, reasons and failing steps, emails in flight, end-to-end latency percentiles."""
+def status_records(target: Target) -> list[dict[str, Any]]:
+    """Every email's status record (one Scan): for ``stats`` and ``activity`` asked together."""
+    return list(_records(target, None, None))
+
+
+def stats(
+    target: Target, *, since: dt.timedelta | None = None, records: Iterable[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Counts by outcome, reasons and failing steps, emails in flight, end-to-end latency percentiles.
+
+    ``records``: the status records already read (``status_records``); else they are read here.
+    """
     cutoff = dt.datetime.now(dt.UTC) - since if since else None
     counts: Counter[str] = Counter()
     quarantined: Counter[str] = Counter()
     failed: dict[str, Counter[str]] = defaultdict(Counter)
     latencies: list[float] = []
-    for item in _records(target, None, None):
+    for item in _records(target, None, None) if records is None else records:
         received = _parse_time(item.get("received_at")) or _parse_time(item.get("updated_at"))
         if cutoff and (received is None or received < cutoff):
             continue
@@ -462,11 +477,16 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
 
 
 def activity(
-    target: Target, *, window: dt.timedelta = dt.timedelta(hours=1), buckets: int = 12
+    target: Target,
+    *,
+    window: dt.timedelta = dt.timedelta(hours=1),
+    buckets: int = 12,
+    records: Iterable[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Throughput and latency over ``window`` in ``buckets`` equal slices, oldest first.
 
     Each slice: emails received in it, emails delivered in it, and the p50 latency of those delivered.
+    ``records``: the status records already read (``status_records``); else they are read here.
     """
     now = dt.datetime.now(dt.UTC)
     start = now - window
@@ -480,7 +500,7 @@ def activity(
             return None
         return min(int((moment - start) / width), buckets - 1)
 
-    for item in _records(target, None, None):
+    for item in _records(target, None, None) if records is None else records:
         got, done = _parse_time(item.get("received_at")), _parse_time(item.get("delivered_at"))
         if (n := slot(got)) is not None:
             received[n] += 1

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from moto import mock_aws
 from typer.testing import CliRunner
 
 from mailroom_cli import operations, operator
@@ -124,7 +127,7 @@ ITEM = {
 def hostile(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every operation the pages read answers with markup where an email's words go."""
     monkeypatch.setattr(operations, "inbox_item", lambda target, item_id, user=None: dict(ITEM))
-    monkeypatch.setattr(operations, "item_bodies", lambda target, item: {"text": HOSTILE.encode(), "html": b"<p>x"})
+    monkeypatch.setattr(operations, "item_text", lambda target, item: (HOSTILE.encode(), True))
     monkeypatch.setattr(operations, "html_with_inline_images", lambda target, item: b"<p>x")
     monkeypatch.setattr(operations, "inbox", lambda target, user: [{**ITEM, "attachments": ITEM["attachments"]}])
     monkeypatch.setattr(
@@ -267,3 +270,44 @@ def test_the_console_command_refuses_every_interface_without_a_traceback(tmp_pat
     assert result.output.strip().splitlines() == [
         "mailroom: bind the console to one address, not 0.0.0.0: e.g. --host 127.0.0.1"
     ]
+
+
+@pytest.fixture
+def archived_item() -> Iterator[tuple[Target, dict[str, Any]]]:
+    """An inbox item whose one attachment is archived (moto, in process) with a recorded SHA-256."""
+    with mock_aws():
+        target = Target(region="eu-west-1", names={"ArchiveBucketName": "archive"})
+        s3 = target.client("s3")
+        s3.create_bucket(Bucket="archive", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        s3.put_object(Bucket="archive", Key="messages/m/a", Body=b"%PDF-1.4 whole")
+        attachment = {
+            "safe_filename": "scan.pdf",
+            "content_type": "application/pdf",
+            "key": "messages/m/a",
+            "sha256": hashlib.sha256(b"%PDF-1.4 whole").hexdigest(),
+        }
+        yield target, {"user": "alice", "message_id": "m" * 40, "attachments": [attachment]}
+
+
+def test_an_attachment_is_handed_out_only_whole(archived_item: tuple[Target, dict[str, Any]], tmp_path: Path) -> None:
+    target, item = archived_item
+    name, spool = operations.verified_attachment(target, item, 1)
+    assert (name, spool.read()) == ("scan.pdf", b"%PDF-1.4 whole")
+    target.client("s3").put_object(Bucket="archive", Key="messages/m/a", Body=b"%PDF-1.4 whole, then changed")
+    with pytest.raises(operations.DamagedArchiveError, match="do not match the recorded SHA-256"):
+        operations.verified_attachment(target, item, 1)
+    with pytest.raises(operations.DamagedArchiveError):
+        operations.save_attachments(target, item, tmp_path)
+    assert list(tmp_path.iterdir()) == []  # nothing half-saved
+
+
+def test_the_console_answers_502_for_a_damaged_attachment(monkeypatch: pytest.MonkeyPatch) -> None:
+    def damaged(target: Target, item: dict[str, Any], number: int) -> Any:
+        raise operations.DamagedArchiveError("scan.pdf: the archived bytes do not match the recorded SHA-256")
+
+    monkeypatch.setattr(operations, "inbox_item", lambda target, item_id, user=None: dict(ITEM))
+    monkeypatch.setattr(operations, "verified_attachment", damaged)
+    answer = call(console(), "GET", "/item/attachment?user=alice&id=x&n=1")
+    assert answer["status"] == 502
+    assert b"do not match the recorded SHA-256" in answer["body"]
+    assert "Content-Disposition" not in answer["headers"]
