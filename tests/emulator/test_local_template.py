@@ -102,14 +102,3 @@ def test_durations_and_percentiles_for_the_operator_cli() -> None:
         parse_duration("yesterday")
     assert _percentiles([]) == {"p50": None, "p95": None}
     assert _percentiles(list(map(float, range(1, 101)))) == {"p50": 50.5, "p95": pytest.approx(95.05, abs=0.1)}
-
-
-def test_two_functions_giving_one_variable_different_values_are_refused_at_start() -> None:
-    from mailroom_cli.local.runtime import FunctionSpec, LocalRuntime
-
-    runtime = LocalRuntime()
-    runtime.register(FunctionSpec("A", "a", "m.h", "/tmp", {"TABLE": "one", "SHARED": "x"}))
-    runtime.register(FunctionSpec("B", "b", "m.h", "/tmp", {"TABLE": "two", "SHARED": "x"}))
-
-    with pytest.raises(ValueError, match="TABLE is 'one' for one function and 'two' for B"):
-        runtime.merged_environment()

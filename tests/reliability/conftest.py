@@ -1,7 +1,8 @@
 """One local stack per reliability module, every Lambda call observed, figures printed at the end.
 
 ``MAILROOM_MUTANT=unconditional-inbox-write`` swaps the inbox store's conditional write for an
-unconditional one (a test double): ``test_mutation_check.py`` runs a suite that way and expects it
+unconditional one (a test double, ``mutant_unconditional_inbox_write.py``, run in every Lambda
+environment before its handler): ``test_mutation_check.py`` runs a suite that way and expects it
 to fail, which shows its duplicate checks can see a duplicate.
 """
 
@@ -16,17 +17,11 @@ from typing import Any
 
 import pytest
 from local_stack import running_stack
-from mailroom.adapters.dynamodb import DynamoInbox, to_item
 from reliability_support import FIGURES, MUTANT_VARIABLE, UNCONDITIONAL_INBOX_WRITE, Invocations
 
+from mailroom_cli.local.runtime import PRELOAD_VARIABLE
 from mailroom_cli.local.stack import LocalStack
 from mailroom_cli.target import Target, from_local
-
-
-def unconditional_put(inbox: DynamoInbox, item: Any) -> bool:
-    """The mutant: the inbox write without its condition, claiming every write is new."""
-    inbox._client.put_item(TableName=inbox._table, Item=to_item(item))
-    return True
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -38,7 +33,8 @@ def mutant() -> Iterator[str | None]:
         return
     assert name == UNCONDITIONAL_INBOX_WRITE, f"unknown {MUTANT_VARIABLE}: {name!r}"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(DynamoInbox, "put_if_absent", unconditional_put)
+        # The handlers run in Lambda environments (processes): the runtime runs this file in each first.
+        patch.setenv(PRELOAD_VARIABLE, str(Path(__file__).with_name("mutant_unconditional_inbox_write.py")))
         yield name
 
 

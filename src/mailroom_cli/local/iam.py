@@ -5,10 +5,10 @@ role's identity policy does not allow. Locally, for every function of the templa
 
 - a role is created in moto's IAM with the function's ``Policies`` from ``template.yaml`` (inline
   statements, and SAM policy templates expanded as SAM's ``policy_templates.json`` defines them);
-- moto's STS ``AssumeRole`` issues a session for it; the function's clients sign with that session
-  (the runtime enters ``scope(spec)`` around each invocation; ``mailroom.composition`` then builds
-  that function's clients), and so does the Starter's SQS event source mapping, as Lambda's poller
-  uses the execution role;
+- moto's STS ``AssumeRole`` issues a session for it; the function's execution environments get
+  that session's keys as Lambda sets them (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+  ``AWS_SESSION_TOKEN``), so every client the handler builds signs with it, and so does the
+  Starter's SQS event source mapping, as Lambda's poller uses the execution role;
 - every request signed by such a session is evaluated here against the role's policies as moto's IAM
   holds them, before moto serves it: explicit Deny wins, else an Allow must match the action, the
   resource (the table, key, queue, state machine, execution, function, bucket or object the request
@@ -30,15 +30,13 @@ KMS use by S3, DynamoDB and SQS on a function's behalf (moto's services call no 
 from __future__ import annotations
 
 import base64
-import contextlib
-import contextvars
 import fnmatch
 import functools
 import json
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import unquote
@@ -228,9 +226,6 @@ def _condition(operator: str, key: str, expected: list[str], context: Mapping[st
 # ---------------------------------------------------------------------------------------------- identities
 
 
-_CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("mailroom_local_function", default=None)
-
-
 @dataclass
 class Session:
     """A function's (or the state machine's) role session: moto STS credentials."""
@@ -314,53 +309,20 @@ class FunctionIdentities:
                 self._clients[(function, service)] = cached
         return cached
 
-    @contextlib.contextmanager
-    def scope(self, spec: FunctionSpec) -> Iterator[None]:
-        """Within: ``mailroom.composition`` builds ``spec``'s clients (entered on the invocation's thread)."""
-        token = _CURRENT.set(spec.name if spec.name in self.sessions else None)
-        try:
-            yield
-        finally:
-            _CURRENT.reset(token)
+    def credentials(self, spec: FunctionSpec) -> dict[str, str]:
+        """The variables that give an environment of ``spec`` its role's session (as Lambda sets them)."""
+        session = self.sessions.get(spec.name)
+        if session is None:
+            return {}
+        return {
+            "AWS_ACCESS_KEY_ID": session.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": session.secret_access_key,
+            "AWS_SESSION_TOKEN": session.session_token,
+        }
 
     def install(self) -> Callable[[], None]:
-        """Route the handlers' clients and authorize requests on moto; returns what undoes both."""
-        undo = [
-            self._route_composition(),
-            moto_patches.install(authorize=self._authorize_request, task_client=self._interpreter_client()),
-        ]
-
-        def restore() -> None:
-            for step in reversed(undo):
-                step()
-
-        return restore
-
-    # ------------------------------------------------------------------ the handlers' clients
-
-    def _route_composition(self) -> Callable[[], None]:
-        from mailroom import composition
-
-        original = composition._client
-        if not callable(original):
-            raise RuntimeError("mailroom.composition._client is no longer the client factory local mode routes")
-        identities = self
-
-        class RoutedClients:
-            """``composition._client``: inside a function's scope, that function's own client."""
-
-            def __call__(self, service: str) -> Any:
-                function = _CURRENT.get()
-                if function is None:
-                    return original(service)
-                return identities.client(function, service, composition.CLIENT_CONFIG)
-
-        composition._client = RoutedClients()
-
-        def restore() -> None:
-            composition._client = original
-
-        return restore
+        """Authorize requests on moto; returns what undoes it."""
+        return moto_patches.install(authorize=self._authorize_request, task_client=self._interpreter_client())
 
     # ------------------------------------------------------------------ the state machine's task calls
 

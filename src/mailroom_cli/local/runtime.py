@@ -1,44 +1,61 @@
-"""The Lambda runtime of local mode: moto's Lambda invoke, dispatched in-process to our handlers.
+"""The Lambda runtime of local mode: moto's Lambda invoke, run by our handlers in processes of their own.
 
 moto would run a function in Docker; here ``LambdaFunction.invoke`` (replaced in ``moto_patches``,
-in this process, where the moto server runs) calls ``LocalRuntime.invoke``: an import of the
-function's ``Handler`` from its ``CodeUri``. Results
-and errors come back in the shape the Python runtime gives them on AWS — an unhandled exception is
-``X-Amz-Function-Error: Unhandled`` with ``{"errorMessage", "errorType", "requestId", "stackTrace"}``
-— so the state machine's Retry and Catch see the same error names as in the cloud.
+in this process, where the moto server runs) calls ``LocalRuntime.invoke``, which hands the event
+to an execution environment of that function: a Python process (``lambda_worker``) that imported
+the function's ``Handler`` from its ``CodeUri`` once (its cold start) and runs one invocation at a
+time, as on Lambda. Each environment has its own function's variables only, its role's
+credentials (local IAM) and the emulator's endpoint; its module state, clients and Powertools
+metrics are its own. A function scales out to ``max_environments`` environments (``$MAILROOM_LOCAL_
+LAMBDA_ENVIRONMENTS``, default 4); an invocation finding all of them busy waits for one (Lambda
+would throttle at the account's concurrency; a queue suits one developer's machine better).
+``warm`` starts one environment per function ahead of the first email.
 
-Functions share one process, so their environments are merged into ``os.environ`` once; a
-variable two functions set differently is refused at start (it could not be emulated faithfully).
+Results and errors come back in the shape the Python runtime gives them on AWS — an unhandled
+exception is ``X-Amz-Function-Error: Unhandled`` with ``{"errorMessage", "errorType",
+"requestId", "stackTrace"}`` — so the state machine's Retry and Catch see the same error names as in
+the cloud. An invocation that runs past the function's ``Timeout`` from the template is reported as
+the current Lambda runtimes report it (``errorType`` ``Sandbox.Timedout``) and its environment is
+killed, as Lambda resets one; a process that dies mid-invocation is ``Runtime.ExitError``.
 
-Each invocation runs on a thread of its own under the function's ``Timeout`` from the template. One
-that runs past it is stopped (an exception raised in its thread at its next Python instruction) and
-reported as the current Lambda runtimes report a timeout: ``errorType`` ``Sandbox.Timedout``, which
-is what the state machine's Retry sees.
+Why processes (docs/benchmarks.md): the emulator is one Python process on one GIL; handlers in it
+took its CPU (botocore's client side of every call, the steps' own work). In processes of their
+own they use the machine's other cores, and they are isolated as Lambda isolates them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
-import importlib
 import json
 import logging
+import multiprocessing
+import multiprocessing.context
 import os
-import sys
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
-from mailroom_cli.local import moto_patches
+from mailroom_cli.local import lambda_worker, moto_patches
+
+log = logging.getLogger(__name__)
 
 Observer = Callable[["Invocation"], None]
-Scope = Callable[["FunctionSpec"], AbstractContextManager[object]]
+Credentials = Callable[["FunctionSpec"], Mapping[str, str]]
+
+ENVIRONMENTS_VAR: Final = "MAILROOM_LOCAL_LAMBDA_ENVIRONMENTS"
+PRELOAD_VARIABLE: Final = lambda_worker.PRELOAD_VARIABLE
+INIT_SECONDS: Final = 60.0
+# Imported once by the server environments are forked from: what every handler imports, none of it reading
+# the environment at import time (each environment sets its own variables before importing its handler).
+PRELOADED: Final = (
+    "boto3",
+    "botocore.session",
+    "botocore.client",
+    "mailroom_cli.local.lambda_worker",
+)  # Lambda allows 10 s of init; a loaded CI machine importing boto3 gets more
 
 
 @dataclass(frozen=True)
@@ -66,22 +83,13 @@ class Invocation:
     error_type: str | None = None
     error_message: str | None = None
     result: Any = None
+    cold: bool = False  # this call waited for its environment's init
 
 
 class SandboxTimedout(Exception):
     """The function ran past its timeout; reported as errorType ``Sandbox.Timedout``."""
 
     error_type = "Sandbox.Timedout"
-
-
-class _Stopped(BaseException):
-    """Raised inside a timed-out invocation's thread to stop it (not an Exception: handlers do not catch it)."""
-
-
-def _stop(thread: threading.Thread) -> None:
-    """Raise ``_Stopped`` in ``thread`` at its next Python instruction (CPython's PyThreadState_SetAsyncExc)."""
-    if thread.ident is not None:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(_Stopped))
 
 
 @dataclass
@@ -98,29 +106,154 @@ class _Injected:
     hang_seconds: float = 0.0  # run this long before the handler (a hung dependency): past the timeout, it times out
 
 
-class _LambdaOutput:
-    """``sys.stdout`` while the stack runs: what handlers print (JSON logs, EMF metrics) goes to a log.
+class _Environment:
+    """One execution environment: a process of one function, forked from the pre-loaded server (``_processes``)."""
 
-    On AWS that output lands in CloudWatch Logs, not in anyone's terminal; here it goes to
-    ``log_path`` so the terminal shows progress only. Other threads write through unchanged.
+    def __init__(self, spec: FunctionSpec, env: Mapping[str, str], log_path: str | None) -> None:
+        self.name = spec.name
+        self._connection, child_end = multiprocessing.Pipe()
+        self.process = _processes().Process(
+            target=lambda_worker.serve,
+            args=(child_end, spec.handler, spec.code_dir, dict(env), log_path),
+            name=f"lambda:{spec.name}",
+            daemon=True,  # ends with the stack's process whatever happens
+        )
+        self.process.start()
+        child_end.close()
+        self.ready = False
+        self.busy = False
+
+    def _reply(self, timeout: float) -> dict[str, Any] | None:
+        """The next reply within ``timeout`` seconds; None past it. The process ended: ``Runtime.ExitError``."""
+        try:
+            if not self._connection.poll(timeout):
+                return None
+            reply: dict[str, Any] = self._connection.recv()
+        except (EOFError, OSError):
+            self.process.join(5)
+            status = self.process.exitcode
+            return lambda_worker.error_reply(
+                "Runtime.ExitError", f"Error: Runtime exited with error: exit status {status}"
+            )
+        return reply
+
+    def init(self) -> dict[str, Any] | None:
+        """Wait for the handler's import; None when ready, else the error reply (the environment is unusable)."""
+        reply = self._reply(INIT_SECONDS)
+        if reply is None:
+            return lambda_worker.error_reply("Runtime.InitError", f"init took longer than {INIT_SECONDS:.0f} s")
+        if reply.get("ready"):
+            self.ready = True
+            return None
+        return reply
+
+    def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+        """Send one invocation; its reply, or None when it ran past ``timeout``."""
+        with contextlib.suppress(OSError):  # the process is gone: the read below says how it ended
+            self._connection.send(request)
+        return self._reply(timeout)
+
+    def alive(self) -> bool:
+        """The process still runs."""
+        return self.process.is_alive()
+
+    def kill(self) -> None:
+        """End the process now (a timeout, a dead or stopped stack)."""
+        with contextlib.suppress(OSError, ValueError):
+            self.process.kill()
+        self.close()
+
+    def close(self) -> None:
+        """Hang up (the worker returns), wait a little, then kill."""
+        self._connection.close()
+        self.process.join(2)
+        if self.process.exitcode is None:
+            self.process.kill()
+            self.process.join()
+        self.process.close()
+
+
+_forkserver: multiprocessing.context.ForkServerContext | None = None
+_forkserver_lock = threading.Lock()
+
+
+def _processes() -> multiprocessing.context.ForkServerContext:
+    """Where environments come from: one server process per Python process, boto3 imported once, forked per environment.
+
+    A cold start then costs the fork and the handler's own modules (boto3 is three quarters of a
+    handler's import): a test session or ``local up`` starts many environments. ``bench/bench_coldstart.py``
+    still measures the whole import in fresh interpreters, as Lambda pays it.
     """
+    global _forkserver
+    with _forkserver_lock:
+        if _forkserver is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(list(PRELOADED))
+            _forkserver = context
+        return _forkserver
 
-    def __init__(self, original: Any, sink: Any) -> None:
-        self.original = original
-        self.sink = sink
-        self.local = threading.local()
 
-    def _target(self) -> Any:
-        return self.sink if getattr(self.local, "in_lambda", False) else self.original
+class _Environments:
+    """A function's execution environments: an idle one is reused, else a new one up to ``limit``."""
 
-    def write(self, text: str) -> int:
-        return int(self._target().write(text))
+    def __init__(self, limit: int, start: Callable[[], _Environment]) -> None:
+        self._limit = max(1, limit)
+        self._start = start
+        self._all: list[_Environment] = []
+        self._changed = threading.Condition()
+        self._closed = False
 
-    def flush(self) -> None:
-        self._target().flush()
+    def prestart(self) -> None:
+        """Start one environment now if there is none (its init runs while nothing waits for it)."""
+        with self._changed:
+            if not self._all and not self._closed:
+                self._all.append(self._start())
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.original, name)
+    def acquire(self) -> _Environment:
+        """An environment for one invocation: idle ones first, a new one while under the limit."""
+        with self._changed:
+            while True:
+                if self._closed:
+                    raise RuntimeError("the local stack is stopping")
+                for environment in self._all:
+                    if not environment.busy:
+                        environment.busy = True
+                        return environment
+                if len(self._all) < self._limit:
+                    environment = self._start()
+                    environment.busy = True
+                    self._all.append(environment)
+                    return environment
+                self._changed.wait()
+
+    def release(self, environment: _Environment, *, keep: bool) -> None:
+        """Give the environment back, or (``keep`` False: it timed out, died or failed its init) end it."""
+        if not keep:
+            environment.kill()
+        with self._changed:
+            if not keep and environment in self._all:
+                self._all.remove(environment)
+            environment.busy = False
+            self._changed.notify()
+
+    def count(self) -> int:
+        """How many environments exist."""
+        with self._changed:
+            return len(self._all)
+
+    def pids(self) -> list[int]:
+        """The process ids of the environments that exist."""
+        with self._changed:
+            return [pid for environment in self._all if (pid := environment.process.pid) is not None]
+
+    def close(self) -> None:
+        """End every environment (the stack stops)."""
+        with self._changed:
+            self._closed = True
+            environments, self._all = self._all, []
+            self._changed.notify_all()
+        for environment in environments:
+            environment.kill() if environment.busy else environment.close()
 
 
 @dataclass
@@ -132,66 +265,78 @@ class LocalRuntime:
     faults: dict[str, _Injected] = field(default_factory=dict)
     log_path: str | None = None
     overrides: dict[str, str] = field(default_factory=dict)
-    # Entered on the invocation's own thread around the handler: local/iam.py gives it the function's identity.
-    scope: Scope = field(default=lambda _spec: contextlib.nullcontext())
+    # The credentials an environment of the function gets (local/iam.py: its role's session); {}: the administrator's.
+    credentials: Credentials = field(default=lambda _spec: {})
+    max_environments: int = field(default_factory=lambda: int(os.environ.get(ENVIRONMENTS_VAR) or 4))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _undo_invoke: Callable[[], None] | None = None
-    _output: _LambdaOutput | None = None
+    _environments: dict[str, _Environments] = field(default_factory=dict)
 
     def register(self, spec: FunctionSpec) -> None:
         """Make ``spec`` invocable by its function name."""
         self.functions[spec.name] = spec
 
-    def merged_environment(self) -> dict[str, str]:
-        """Every function's variables; a variable with two different values is an error."""
-        merged: dict[str, str] = {}
-        for spec in self.functions.values():
-            for key, value in spec.environment.items():
-                if key in merged and merged[key] != value:
-                    raise ValueError(
-                        f"{key} is {merged[key]!r} for one function and {value!r} for {spec.logical_id}: "
-                        "local mode runs all functions in one process and cannot give them different values"
-                    )
-                merged[key] = value
-        return merged
-
     def install(self) -> None:
-        """Apply the environment, make the code importable, and take over moto's invoke."""
-        os.environ.update(self.merged_environment())
-        os.environ.update(self.overrides)  # local-only settings win over the template's (log level…)
-        for spec in self.functions.values():
-            if spec.code_dir not in sys.path:
-                sys.path.insert(0, spec.code_dir)
-        _forget_cold_start_state()
-        if self.log_path is not None and self._output is None:
-            self._output = _LambdaOutput(sys.stdout, open(self.log_path, "a", buffering=1))  # noqa: SIM115
-            sys.stdout = self._output
-            # Bind the handlers' log stream and EMF printing to the proxy now: whatever replaces
-            # sys.stdout later (a test's CLI runner, say) must not receive Lambda output.
-            for spec in self.functions.values():
-                importlib.import_module(spec.handler.rpartition(".")[0])
-            from aws_lambda_powertools.metrics.provider.cloudwatch_emf import cloudwatch
-
-            cloudwatch.print = functools.partial(print, file=self._output)  # type: ignore[attr-defined]
-            _bind_handler_logs(self._output)  # a logger imported under an earlier stack still points there
-        _serialise_shared_metrics()
+        """Take over moto's invoke."""
         if self._undo_invoke is None:
             self._undo_invoke = moto_patches.install(invoke=self.invoke)
 
+    def warm(self) -> None:
+        """Start one environment of every function (their imports run while the stack finishes starting)."""
+        for spec in self.functions.values():
+            self._pool(spec).prestart()
+
     def uninstall(self) -> None:
-        """Unregister the invoke hook (moto answers invokes itself again once no stack is left)."""
+        """Unregister the invoke hook and end every environment."""
         if self._undo_invoke is not None:
             self._undo_invoke()
             self._undo_invoke = None
-        if self._output is not None:
-            from aws_lambda_powertools.metrics.provider.cloudwatch_emf import cloudwatch
+        with self._lock:
+            pools, self._environments = list(self._environments.values()), {}
+        for pool in pools:
+            pool.close()
 
-            vars(cloudwatch).pop("print", None)
-            if sys.stdout is self._output:
-                sys.stdout = self._output.original
-            _bind_handler_logs(self._output.original)
-            self._output.sink.close()
-            self._output = None
+    def environment_count(self, step: str) -> int:
+        """How many execution environments ``step``'s function has (tests, diagnostics)."""
+        pool = self._environments.get(self.by_step(step).name)
+        return pool.count() if pool is not None else 0
+
+    def environment_pids(self) -> list[int]:
+        """The process ids of every function's environments (benchmarks count their CPU)."""
+        with self._lock:
+            pools = list(self._environments.values())
+        return [pid for pool in pools for pid in pool.pids()]
+
+    def environment_of(self, spec: FunctionSpec) -> dict[str, str]:
+        """What an environment of ``spec`` gets: Lambda's variables, the function's own, its credentials."""
+        env = dict(os.environ)  # PATH, the emulator's endpoint (AWS_ENDPOINT_URL), the administrator's keys
+        env.update(spec.environment)
+        env.update(self.overrides)  # local-only settings win over the template's (log level…)
+        env.update(self.credentials(spec))
+        env.update(
+            {
+                "_HANDLER": spec.handler,
+                "LAMBDA_TASK_ROOT": spec.code_dir,
+                "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+                "AWS_LAMBDA_LOG_STREAM_NAME": "local",
+                "MAILROOM_LAMBDA_FUNCTION_ARN": spec.arn,
+            }
+        )
+        return env
+
+    def _pool(self, spec: FunctionSpec) -> _Environments:
+        with self._lock:
+            pool = self._environments.get(spec.name)
+            if pool is None:
+
+                def start() -> _Environment:
+                    return _Environment(self.functions.get(spec.name, spec), self.environment_of(spec), self.log_path)
+
+                pool = self._environments[spec.name] = _Environments(self.max_environments, start)
+            return pool
 
     def fail(
         self,
@@ -206,8 +351,8 @@ class LocalRuntime:
 
         By default the error is raised before the handler runs; ``after=True`` raises it once the
         handler has returned (its side effects done, its result discarded). ``hang_seconds`` makes
-        each of those calls wait that long first (``error`` None: then run normally), so one past the
-        function's timeout ends as ``Sandbox.Timedout``.
+        each of those calls wait that long first, inside the function's environment (``error`` None:
+        then run normally), so one past the function's timeout ends as ``Sandbox.Timedout``.
         """
         spec = self.by_step(step)
         with self._lock:
@@ -229,74 +374,59 @@ class LocalRuntime:
         raise KeyError(f"no function for step {step!r}; known: {sorted(s.logical_id for s in self.functions.values())}")
 
     def invoke(self, name: str, body: str, response_headers: Any) -> bytes:
-        """Run one invocation; the Python runtime's error shape on an unhandled exception."""
+        """Run one invocation in an environment of the function; the Python runtime's error shape on failure."""
         spec = self.functions.get(name)
         if spec is None:
             raise KeyError(f"function {name} is not part of the local stack")
         event = json.loads(body) if body else {}
         call = Invocation(function=spec, event=event, started=time.time())
         request_id = str(uuid.uuid4())
-        try:
-            fault = self._take_fault(spec)
-            call.result = self._run_within_timeout(spec, lambda: self._handle(spec, event, request_id, fault))
-            if fault is not None and fault.error is not None and fault.after:
-                raise fault.error(f"injected by `mailroom local fail --after` into {spec.logical_id} after it ran")
-            payload = json.dumps(call.result)
-        except Exception as exc:  # noqa: BLE001 - this *is* the runtime: every error becomes the error payload
-            call.error_type = str(getattr(exc, "error_type", type(exc).__name__))
-            call.error_message = str(exc)
+        fault = self._take_fault(spec)
+        reply = self._run(spec, call, event, request_id, fault)
+        if "error" not in reply and fault is not None and fault.error is not None and fault.after:
+            call.result = reply["result"]  # it ran, its side effects happened: only its answer is lost
+            message = f"injected by `mailroom local fail --after` into {spec.logical_id} after it ran"
+            reply = lambda_worker.error_reply(_error_type(fault.error), message, request_id)
+        if "error" in reply:
+            error = reply["error"]
+            error.setdefault("requestId", request_id)
+            call.error_type, call.error_message = str(error["errorType"]), str(error["errorMessage"])
             response_headers["x-amz-function-error"] = "Unhandled"
-            payload = json.dumps(
-                {
-                    "errorMessage": str(exc),
-                    "errorType": call.error_type,
-                    "requestId": request_id,
-                    "stackTrace": traceback.format_tb(exc.__traceback__),
-                }
-            )
+            payload = json.dumps(error)
+        else:
+            call.result = reply["result"]
+            payload = json.dumps(call.result)
         call.duration_ms = (time.time() - call.started) * 1000
         for observer in self.observers:
             observer(call)
         return payload.encode()
 
-    def _handle(self, spec: FunctionSpec, event: Any, request_id: str, fault: _Injected | None) -> Any:
-        if fault is not None and fault.hang_seconds:
-            deadline = time.monotonic() + fault.hang_seconds
-            while time.monotonic() < deadline:
-                time.sleep(0.01)  # short sleeps: a timeout stops the thread at the next instruction
-        if fault is not None and fault.error is not None and not fault.after:
-            raise fault.error(f"injected by `mailroom local fail` into {spec.logical_id}")
-        with self.scope(spec):
-            return _load(spec.handler)(event, _Context(spec, request_id))
-
-    def _run_within_timeout(self, spec: FunctionSpec, handle: Callable[[], Any]) -> Any:
-        """``handle()`` on a thread of its own; past the function's timeout it is stopped and times out."""
-        outcome: dict[str, Any] = {}
-        output = self._output
-
-        def work() -> None:
-            if output is not None:
-                output.local.in_lambda = True
-            try:
-                outcome["result"] = handle()
-            except _Stopped:
-                pass
-            except Exception as exc:  # noqa: BLE001 - handed to the caller as is
-                outcome["error"] = exc
-            finally:
-                if output is not None:
-                    output.local.in_lambda = False
-
-        worker = threading.Thread(target=work, name=f"lambda:{spec.name}", daemon=True)
-        worker.start()
-        seconds = float(spec.timeout)
-        worker.join(seconds)
-        if worker.is_alive():
-            _stop(worker)
-            raise SandboxTimedout(f"RequestId: local Error: Task timed out after {seconds:.2f} seconds")
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome.get("result")
+    def _run(
+        self, spec: FunctionSpec, call: Invocation, event: Any, request_id: str, fault: _Injected | None
+    ) -> dict[str, Any]:
+        pool = self._pool(spec)
+        environment = pool.acquire()
+        keep = False
+        try:
+            if not environment.ready:
+                call.cold = True
+                failed = environment.init()
+                if failed is not None:
+                    return failed
+            request: dict[str, Any] = {"event": event, "request_id": request_id, "timeout_s": spec.timeout}
+            if fault is not None:
+                request["fault"] = {"hang_seconds": fault.hang_seconds}
+                if fault.error is not None and not fault.after:
+                    request["fault"]["error_type"] = _error_type(fault.error)
+                    request["fault"]["message"] = f"injected by `mailroom local fail` into {spec.logical_id}"
+            reply = environment.call(request, float(spec.timeout))
+            if reply is None:
+                message = f"RequestId: {request_id} Error: Task timed out after {float(spec.timeout):.2f} seconds"
+                return lambda_worker.error_reply(SandboxTimedout.error_type, message, request_id)
+            keep = environment.alive()
+            return reply
+        finally:
+            pool.release(environment, keep=keep)
 
     def _take_fault(self, spec: FunctionSpec) -> _Injected | None:
         """The fault this call must raise (one of its ``remaining`` is used up), if any."""
@@ -311,72 +441,6 @@ class LocalRuntime:
         return fault
 
 
-def _bind_handler_logs(stream: Any) -> None:
-    """Point the handlers' Powertools logger at ``stream`` (it keeps the stdout of its import time)."""
-    module = sys.modules.get("mailroom.observability")
-    handler = getattr(getattr(module, "logger", None), "registered_handler", None)
-    if isinstance(handler, logging.StreamHandler):
-        handler.setStream(stream)
-
-
-_METRIC_METHODS = ("add_metric", "add_dimension", "add_metadata", "flush_metrics", "clear_metrics")
-
-
-def _serialise_shared_metrics() -> None:
-    """One lock around the handlers' shared Powertools metrics (a no-op once done for this process).
-
-    On Lambda each process runs one invocation at a time; here every function shares one process and
-    ``mailroom.observability.metrics``, so concurrent invocations add to and flush the same metric set.
-    Unlocked, one invocation could empty it between another's emptiness check and its serialisation,
-    and that one failed with ``SchemaValidationError`` (seen about once in 200 emails on a fast stack).
-    """
-    import importlib
-
-    provider = importlib.import_module("mailroom.observability").metrics.provider
-    if getattr(provider, "_local_mode_lock", None) is not None:
-        return
-    lock = threading.RLock()
-    provider._local_mode_lock = lock
-    for name in _METRIC_METHODS:
-        method = getattr(provider, name)
-
-        def locked(*args: Any, _method: Callable[..., Any] = method, **kwargs: Any) -> Any:
-            with lock:
-                return _method(*args, **kwargs)
-
-        setattr(provider, name, functools.wraps(method)(locked))
-
-
-def _forget_cold_start_state() -> None:
-    """A new stack is a new cold start: drop the clients, settings and adapters built before (composition root)."""
-    for name, module in list(sys.modules.items()):
-        if name == "mailroom.composition":
-            module.reset()
-        elif name == "mailroom.observability" and os.environ.get("POWERTOOLS_METRICS_NAMESPACE"):
-            # Imported before the template's environment was applied: it read no namespace then.
-            module.metrics.namespace = os.environ["POWERTOOLS_METRICS_NAMESPACE"]
-
-
-def _load(handler: str) -> Callable[[Any, Any], Any]:
-    module_name, _, attribute = handler.rpartition(".")
-    module = importlib.import_module(module_name)
-    function: Callable[[Any, Any], Any] = getattr(module, attribute)
-    return function
-
-
-class _Context:
-    """The parts of the Lambda context object handlers and Powertools read."""
-
-    def __init__(self, spec: FunctionSpec, request_id: str) -> None:
-        self.function_name = spec.name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = spec.arn
-        self.memory_limit_in_mb = spec.memory
-        self.aws_request_id = request_id
-        self.log_group_name = f"/aws/lambda/{spec.name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + spec.timeout
-
-    def get_remaining_time_in_millis(self) -> int:
-        """Milliseconds left of the function's timeout."""
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+def _error_type(error: type[BaseException]) -> str:
+    """The ``errorType`` Lambda reports for an exception of class ``error``."""
+    return str(getattr(error, "error_type", error.__name__))

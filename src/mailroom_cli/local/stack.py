@@ -166,6 +166,7 @@ class LocalStack:
         self._patched.append(self.runtime.uninstall)
         if opts.enforce_iam:
             self._enforce_iam()
+        self.runtime.warm()  # one environment per function imports its handler while the rest starts
         out = self.provisioned.outputs
         self.smtp = SesSmtpListener(
             SesSmtpSettings(
@@ -215,7 +216,7 @@ class LocalStack:
         self.identities = FunctionIdentities.create(
             self.template, self.provisioned.functions, self.client, region=REGION
         )
-        self.runtime.scope = self.identities.scope
+        self.runtime.credentials = self.identities.credentials
         self._patched.append(self.identities.install())
 
     def _poller_sqs(self, function: str) -> Any:
