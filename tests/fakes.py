@@ -78,13 +78,19 @@ class MemoryStore:
         self.writes.append(("put", bucket, key))
         self.objects[(bucket, key)] = Blob(data, content_type, dict(metadata or {}))
 
-    def exists(self, bucket: str, key: str) -> bool:
-        return (bucket, key) in self.objects
-
-    def copy_object(self, source_bucket: str, source_key: str, bucket: str, key: str) -> None:
+    def copy_if_absent(self, source_bucket: str, source_key: str, bucket: str, key: str) -> bool:
         source = self._get(source_bucket, source_key)
+        if (bucket, key) in self.objects:
+            return False  # S3's 412 to If-None-Match: *
         self.writes.append(("copy", bucket, key))
         self.objects[(bucket, key)] = source
+        return True
+
+    def put_if_absent(self, bucket: str, key: str, body: IO[bytes], *, size: int, content_type: str) -> bool:
+        if (bucket, key) in self.objects:
+            return False
+        self.put_object(bucket, key, body, size=size, content_type=content_type)
+        return True
 
     def _get(self, bucket: str, key: str) -> Blob:
         try:

@@ -8,7 +8,7 @@ from typing import Final
 
 from mailroom.errors import MessageTooLargeError
 from mailroom.models import Manifest, ObjectRef
-from mailroom.ports import BlobStore
+from mailroom.ports import BlobStore, ObjectStore
 
 READ_CHUNK: Final = 1 << 20
 MANIFEST_LIMIT: Final = 64 << 20
@@ -35,6 +35,14 @@ def put_manifest(store: BlobStore, bucket: str, key: str, manifest: Manifest) ->
     """Publish ``manifest`` as JSON (fields in model order: the same manifest is always the same bytes)."""
     data = manifest.model_dump_json().encode()
     return put_bytes(store, bucket, key, data, content_type="application/json")
+
+
+def put_manifest_if_absent(store: ObjectStore, bucket: str, key: str, manifest: Manifest) -> ObjectRef:
+    """Publish ``manifest`` unless the key exists; a reference to what is stored there either way."""
+    data = manifest.model_dump_json().encode()
+    if store.put_if_absent(bucket, key, io.BytesIO(data), size=len(data), content_type="application/json"):
+        return ObjectRef(bucket=bucket, key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    return existing_ref(store, bucket, key)
 
 
 def read_manifest(store: BlobStore, ref: ObjectRef) -> Manifest:

@@ -96,14 +96,14 @@ class Sink(Protocol):
 
 
 class ObjectStore(BlobStore, Protocol):
-    """A ``BlobStore`` that can also copy server-side and tell whether a key exists."""
+    """A ``BlobStore`` that writes a key only while it does not exist (S3's conditional writes)."""
 
-    def exists(self, bucket: str, key: str) -> bool:
-        """Whether ``bucket/key`` exists (a missing key is ``False``, not an error)."""
+    def copy_if_absent(self, source_bucket: str, source_key: str, bucket: str, key: str) -> bool:
+        """Copy one object server-side unless ``bucket/key`` exists; False: it did, nothing was written."""
         ...
 
-    def copy_object(self, source_bucket: str, source_key: str, bucket: str, key: str) -> None:
-        """Copy one object server-side (metadata and content type travel with it)."""
+    def put_if_absent(self, bucket: str, key: str, body: IO[bytes], *, size: int, content_type: str) -> bool:
+        """Publish one object unless ``bucket/key`` exists; False: it did, nothing was written."""
         ...
 
 

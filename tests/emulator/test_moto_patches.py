@@ -62,3 +62,31 @@ def test_an_unknown_hook_is_refused() -> None:
     with pytest.raises(TypeError, match="bogus"):
         moto_patches.install(bogus=lambda: None)
     assert not moto_patches.installed()
+
+
+def test_copy_object_with_if_none_match_writes_nothing_over_an_existing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+    from botocore.exceptions import ClientError
+    from moto import mock_aws
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    undo = moto_patches.install()
+    try:
+        with mock_aws():
+            s3 = boto3.client("s3", region_name="eu-west-1")
+            s3.create_bucket(Bucket="conditional-copy", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+            s3.put_object(Bucket="conditional-copy", Key="source", Body=b"new bytes")
+            s3.put_object(Bucket="conditional-copy", Key="taken", Body=b"old bytes")
+            source = {"Bucket": "conditional-copy", "Key": "source"}
+
+            with pytest.raises(ClientError) as refused:
+                s3.copy_object(Bucket="conditional-copy", Key="taken", CopySource=source, IfNoneMatch="*")
+            s3.copy_object(Bucket="conditional-copy", Key="free", CopySource=source, IfNoneMatch="*")
+
+            assert refused.value.response["Error"]["Code"] == "PreconditionFailed"
+            assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+            assert s3.get_object(Bucket="conditional-copy", Key="taken")["Body"].read() == b"old bytes"
+            assert s3.get_object(Bucket="conditional-copy", Key="free")["Body"].read() == b"new bytes"
+    finally:
+        undo()

@@ -14,6 +14,8 @@ from mailroom import composition  # imports no Powertools
 from moto import mock_aws
 from moto_stack import ENVIRONMENT, Clients, Configure, FakeLambdaContext, Stack, make_clients
 
+from mailroom_cli.local import moto_patches
+
 POWERTOOLS_VARIABLES = ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE")
 
 
@@ -55,6 +57,15 @@ def handler_clients() -> Iterator[None]:
     composition.reset()
     yield
     composition.reset()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def moto_as_strict_as_the_local_stack() -> Iterator[None]:
+    """moto with the local stack's patches (``mailroom_cli.local.moto_patches``): where moto is laxer than
+    AWS in what the handlers rely on (CopyObject's ``If-None-Match``), the handler tests see AWS's answer."""
+    undo = moto_patches.install()
+    yield
+    undo()
 
 
 @pytest.fixture(scope="session")

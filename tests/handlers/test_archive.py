@@ -39,13 +39,13 @@ def parsed(stack: Stack, context: FakeLambdaContext, mime: bytes) -> dict[str, A
 
 
 @pytest.fixture
-def archive_writes(stack: Stack) -> Iterator[list[tuple[str, str]]]:
-    """Every PutObject/CopyObject the handlers' S3 client sends to the archive bucket, in order."""
-    writes: list[tuple[str, str]] = []
+def archive_writes(stack: Stack) -> Iterator[list[tuple[str, str, str | None]]]:
+    """Each PutObject/CopyObject the handlers' S3 client sends to the archive bucket, in order, with If-None-Match."""
+    writes: list[tuple[str, str, str | None]] = []
 
     def record(model: Any, params: dict[str, Any], **_: Any) -> None:
         if model.name in ("PutObject", "CopyObject") and params.get("Bucket") == ARCHIVE:
-            writes.append((model.name, params["Key"]))
+            writes.append((model.name, params["Key"], params.get("IfNoneMatch")))
 
     events = composition.s3().meta.events
     events.register("before-parameter-build.s3", record)
@@ -90,19 +90,19 @@ def test_each_file_is_archived_under_its_digest_and_the_manifest_points_there(
 
 
 def test_the_manifest_is_written_last(
-    stack: Stack, context: FakeLambdaContext, archive_writes: list[tuple[str, str]]
+    stack: Stack, context: FakeLambdaContext, archive_writes: list[tuple[str, str, str | None]]
 ) -> None:
     event = parsed(stack, context, mail([("scan.pdf", SCAN), ("invoice.pdf", INVOICE)]))
 
     archive.handler(event, context)
 
     assert len(archive_writes) == 5
-    assert archive_writes[-1] == ("PutObject", f"messages/{MESSAGE_ID}/manifest.json")
-    assert {name for name, _ in archive_writes[:-1]} == {"CopyObject"}
+    assert archive_writes[-1] == ("PutObject", f"messages/{MESSAGE_ID}/manifest.json", "*")
+    assert {name for name, _, _ in archive_writes[:-1]} == {"CopyObject"}
 
 
 def test_running_twice_writes_nothing_the_second_time(
-    stack: Stack, context: FakeLambdaContext, archive_writes: list[tuple[str, str]]
+    stack: Stack, context: FakeLambdaContext, archive_writes: list[tuple[str, str, str | None]]
 ) -> None:
     event = parsed(stack, context, mail([("scan.pdf", SCAN), ("invoice.pdf", INVOICE)]))
     first = archive.handler(event, context)
@@ -112,7 +112,9 @@ def test_running_twice_writes_nothing_the_second_time(
     second = archive.handler(event, context)
 
     assert second == first
-    assert archive_writes == []
+    # Every write is conditional (S3 refuses it with 412 when the key exists): none of them wrote.
+    assert len(archive_writes) == 5
+    assert {if_none_match for _, _, if_none_match in archive_writes} == {"*"}
     assert stack.object_versions(ARCHIVE) == versions
     assert len(versions) == 5
 

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Mapping
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Final
 
 import boto3
 from botocore.exceptions import ClientError
 
-from mailroom.adapters.aws_errors import S3_MISSING_CODES, error_code, translated_s3_errors
+from mailroom.adapters.aws_errors import error_code, translated_s3_errors
 from mailroom.ports import StoredObject
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
+
+
+PRECONDITION_FAILED: Final = "PreconditionFailed"  # 412: a conditional write found the key there
 
 
 class S3BlobStore:
@@ -52,17 +55,6 @@ class S3BlobStore:
         with translated_s3_errors(operation="PutObject", bucket=bucket, key=key):
             self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentLength=size, **extra)
 
-    def exists(self, bucket: str, key: str) -> bool:
-        """HeadObject; 404 is ``False`` (needs s3:ListBucket, or S3 answers 403 for a missing key)."""
-        try:
-            with translated_s3_errors(operation="HeadObject", bucket=bucket, key=key):
-                self._client.head_object(Bucket=bucket, Key=key)
-        except ClientError as exc:
-            if error_code(exc) in S3_MISSING_CODES:
-                return False
-            raise
-        return True
-
     def list_objects(self, bucket: str, prefix: str) -> Iterator[tuple[str, dt.datetime]]:
         """``(key, last modified)`` of every object under ``prefix`` (ListObjectsV2, 1,000 a page)."""
         kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
@@ -75,10 +67,37 @@ class S3BlobStore:
                 return
             kwargs["ContinuationToken"] = page["NextContinuationToken"]
 
-    def copy_object(self, source_bucket: str, source_key: str, bucket: str, key: str) -> None:
-        """CopyObject (objects here are at most 40 MB, far below the 5 GB single-copy limit)."""
+    def copy_if_absent(self, source_bucket: str, source_key: str, bucket: str, key: str) -> bool:
+        """CopyObject with ``If-None-Match: *``: S3 answers 412 when the key exists, and writes nothing.
+
+        The check and the write are one request, so two runs of a step racing for one key write it
+        once (S3 User Guide, "How to prevent object overwrites with conditional writes"; a 409
+        ``ConditionalRequestConflict`` from a concurrent write is retryable). Objects here are at
+        most 40 MB, far below the 5 GB single-copy limit.
+        """
         with translated_s3_errors(operation="CopyObject", bucket=source_bucket, key=source_key, source=True):
-            self._client.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": source_bucket, "Key": source_key})
+            try:
+                self._client.copy_object(
+                    Bucket=bucket, Key=key, CopySource={"Bucket": source_bucket, "Key": source_key}, IfNoneMatch="*"
+                )
+            except ClientError as exc:
+                if error_code(exc) == PRECONDITION_FAILED:
+                    return False
+                raise
+        return True
+
+    def put_if_absent(self, bucket: str, key: str, body: IO[bytes], *, size: int, content_type: str) -> bool:
+        """PutObject with ``If-None-Match: *`` (412: the key exists and is left as it is)."""
+        with translated_s3_errors(operation="PutObject", bucket=bucket, key=key):
+            try:
+                self._client.put_object(
+                    Bucket=bucket, Key=key, Body=body, ContentLength=size, ContentType=content_type, IfNoneMatch="*"
+                )
+            except ClientError as exc:
+                if error_code(exc) == PRECONDITION_FAILED:
+                    return False
+                raise
+        return True
 
 
 class _TranslatedBody:

@@ -34,10 +34,14 @@ AWS behaviour made strict, or supplied where moto lacks it:
    ``state_task_service_dynamodb``): the state machine's task calls **sign as its role** when
    ``iam.py`` registered one (hook ``task_client``); else one client per (region, service, endpoint)
    with moto's own fixed keys (see 10).
-8. ``LambdaFunction.invoke``: **our handlers, in process**, under their template timeout and error
-   shape (hook ``invoke``, ``runtime.py``); moto would start Docker.
+8. ``LambdaFunction.invoke``: **our handlers, in execution environments of their own** (processes),
+   under their template timeout and error shape (hook ``invoke``, ``runtime.py``); moto would start Docker.
 9. ``retrier_decl.time`` (the module moto's Retry sleeps through): **the stack's retry clock**
    (hook ``sleep``), which records every wait the ASL asks for and compresses it for tests.
+18. ``S3Response.copy_object``: **CopyObject honours ``If-None-Match: *``** on the destination key,
+    answering 412 ``PreconditionFailed`` and writing nothing when the key exists, as S3 does (S3 User
+    Guide, "How to prevent object overwrites with conditional writes"); moto checks it on PutObject
+    only and overwrote. Archive's writes rely on it.
 
 Costs removed (profiled on the e2e bench, docs/benchmarks.md):
 
@@ -75,7 +79,7 @@ Costs removed (profiled on the e2e bench, docs/benchmarks.md):
     literal keys of each traverser class's map: remembered per class.
 
 Not moto, so not here: botocore's ``Endpoint._send`` (``transport.py``, the opt-in in-process
-transport) and Powertools' shared metric set (``runtime.py``, a lock).
+transport).
 """
 
 from __future__ import annotations
@@ -171,6 +175,7 @@ def _apply() -> None:
         _sqs_retention_check,
         _update_expressions,
         _traverser_node_types,
+        _conditional_copy,
     ):
         patch()
 
@@ -547,3 +552,22 @@ def _traverser_node_types() -> None:
 
     _replace(traverser, "nodes_to_be_processed", nodes_to_be_processed)
     _restore.append(per_class.clear)
+
+
+# ---------------------------------------------------------------------------------------------- 18. S3 conditional copy
+
+
+def _conditional_copy() -> None:
+    from moto.s3.exceptions import PreconditionFailed
+    from moto.s3.responses import S3Response
+
+    original: Any = S3Response.copy_object
+
+    @functools.wraps(original)
+    def copy_object(response: Any) -> Any:
+        conditional = response.headers.get("If-None-Match") == "*"
+        if conditional and response.backend.get_object(response.bucket_name, response.parse_key_name()) is not None:
+            raise PreconditionFailed("If-None-Match")
+        return original(response)
+
+    _replace(S3Response, "copy_object", copy_object)
