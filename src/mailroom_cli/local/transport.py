@@ -11,7 +11,7 @@ The local stack's process makes two kinds of AWS calls, all through real boto3 c
   EventBridge's status-change events (``events.py``) and the CLI's progress lines (``progress.py``).
   Their clients are marked with ``internal(client)`` and always served here, in process.
 
-Over loopback HTTP each call also paid for a TCP round trip, ``http.server`` parsing, werkzeug's
+Over loopback HTTP a call also pays for a TCP round trip, ``http.server`` parsing, werkzeug's
 request handler and a server thread, on both sides of one GIL (docs/benchmarks.md). Here botocore's
 last step, ``Endpoint._send``, hands the request straight to the same WSGI application the moto
 server runs (moto's ``DomainDispatcherApplication``), with the environ werkzeug's development server
@@ -21,8 +21,8 @@ as ever, and moto's Flask apps answer as ever, local IAM's authorization hook in
 client is routed by the endpoint it was made for, so S3's virtual-hosted addressing (a bucket in the
 host name) still reaches its stack; an internal client whose endpoint no stack serves uses HTTP.
 
-``MAILROOM_LOCAL_TRANSPORT=inprocess`` serves *every* client of the process in process (the
-handlers' too), for load runs where the emulator's own socket cost would drown what is measured
+``MAILROOM_LOCAL_TRANSPORT=inprocess`` serves *every* client of the stack's process in process (the
+handlers' and the tests' too), for load runs where the emulator's own socket cost would drown what is measured
 (docs/benchmarks.md gives figures both ways). Processes outside the stack's always use HTTP.
 """
 
