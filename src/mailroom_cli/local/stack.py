@@ -281,7 +281,7 @@ class LocalStack:
         return f"http://{self.options.host}:{self.options.aws_port}"
 
     def client(self, service: str) -> Any:
-        """The administrator's boto3 client for the local endpoint, over HTTP (one per service; thread-safe)."""
+        """The administrator's boto3 client: HTTP unless $MAILROOM_LOCAL_TRANSPORT (one per service; thread-safe)."""
         return self._client(service, internal=False)
 
     def internal_client(self, service: str) -> Any:
