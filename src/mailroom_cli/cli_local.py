@@ -101,7 +101,7 @@ def up(
     target = from_local(info)
     progress = Progress(_err, status_table=target.name("StatusTableName"), state_machine_arn=info["state_machine_arn"])
     stack.observe(progress.on_invocation)
-    progress.start(stack.client)
+    progress.start(stack.internal_client)
     server = None
     try:
         if console:

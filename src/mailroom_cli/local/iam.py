@@ -44,7 +44,7 @@ from urllib.parse import unquote
 import boto3
 from botocore.config import Config
 
-from mailroom_cli.local import moto_patches
+from mailroom_cli.local import moto_patches, transport
 from mailroom_cli.local.runtime import FunctionSpec
 from mailroom_cli.local.template import SamTemplate, TemplateError
 
@@ -248,7 +248,7 @@ class FunctionIdentities:
     denials: list[str] = field(default_factory=list)  # "function: action on resource", each request refused
     state_machine: Session | None = None  # the template's state machine's role (its task calls)
     _by_key: dict[str, Session] = field(default_factory=dict)
-    _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _clients: dict[tuple[str, str, bool], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _boto_session: boto3.session.Session | None = None
 
@@ -288,10 +288,14 @@ class FunctionIdentities:
         self._by_key[session.access_key_id] = session
         return session
 
-    def client(self, function: str, service: str, config: Config | None = None) -> Any:
-        """A boto3 client signing as ``function``'s role (one per function and service; clients are thread-safe)."""
+    def client(self, function: str, service: str, config: Config | None = None, *, internal: bool = False) -> Any:
+        """A boto3 client signing as ``function``'s role (one per function and service; clients are thread-safe).
+
+        ``internal``: for the emulator's calls made with that role (Lambda's poller), served in process
+        (transport.py); the function's own code gets the other one, over HTTP.
+        """
         with self._lock:
-            cached = self._clients.get((function, service))
+            cached = self._clients.get((function, service, internal))
             if cached is None:
                 session = self.sessions[function]
                 # One boto3 session, the role's credentials per client: a session per function and
@@ -306,7 +310,9 @@ class FunctionIdentities:
                     aws_session_token=session.session_token,
                     config=config,
                 )
-                self._clients[(function, service)] = cached
+                if internal:
+                    transport.internal(cached)
+                self._clients[(function, service, internal)] = cached
         return cached
 
     def credentials(self, spec: FunctionSpec) -> dict[str, str]:
@@ -362,7 +368,7 @@ class FunctionIdentities:
                             aws_session_token=machine.session_token,
                             config=config,
                         )
-                    clients[(region, service)] = client
+                    clients[(region, service)] = transport.internal(client)  # Step Functions' own calls
             return client
 
         return task_client

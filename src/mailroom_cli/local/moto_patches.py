@@ -33,7 +33,8 @@ AWS behaviour made strict, or supplied where moto lacks it:
 7. ``boto_client_for`` as moto's interpreter imported it (``lambda_eval_utils``,
    ``state_task_service_dynamodb``): the state machine's task calls **sign as its role** when
    ``iam.py`` registered one (hook ``task_client``); else one client per (region, service, endpoint)
-   with moto's own fixed keys (see 10).
+   with moto's own fixed keys (see 10). Either way a service-internal call: marked for the
+   in-process transport (``transport.internal``).
 8. ``LambdaFunction.invoke``: **our handlers, in execution environments of their own** (processes),
    under their template timeout and error shape (hook ``invoke``, ``runtime.py``); moto would start Docker.
 9. ``retrier_decl.time`` (the module moto's Retry sleeps through): **the stack's retry clock**
@@ -78,8 +79,8 @@ Costs removed (profiled on the e2e bench, docs/benchmarks.md):
     validators per Validator; about 7% of the stack's CPU. The node classes it returns are the
     literal keys of each traverser class's map: remembered per class.
 
-Not moto, so not here: botocore's ``Endpoint._send`` (``transport.py``, the opt-in in-process
-transport).
+Not moto, so not here: botocore's ``Endpoint._send`` (``transport.py``, the in-process transport
+of the emulator's own calls).
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any, Final
+
+from mailroom_cli.local import transport
 
 HOOKS: Final = ("invoke", "sleep", "authorize", "task_client", "mock_case")
 _PER_EVALUATION_STATES: Final = frozenset({"Map", "Parallel"})
@@ -328,7 +331,8 @@ def _task_clients() -> None:
         key = (region, service, "stubbed" if botocore_stubber.enabled else moto_server_port())
         with cache_lock:
             if key not in cache:
-                cache[key] = original(region=region, service=service, state_credentials=state_credentials)
+                client = original(region=region, service=service, state_credentials=state_credentials)
+                cache[key] = transport.internal(client)  # Step Functions' own calls: served in process
             return cache[key]
 
     def signed(region: str, service: str, state_credentials: Any = None) -> Any:

@@ -1,8 +1,13 @@
 """The local stack: moto over HTTP, the template's resources, our handlers as its Lambdas, SMTP as SES.
 
-One process holds everything: the moto server (with its Step Functions interpreter running the real
-ASL), the in-process Lambda runtime, the SQS pollers standing in for event source mappings, and the
-SMTP listener playing SES. State lives as long as the process does.
+One process holds the emulation: the moto server (with its Step Functions interpreter running the
+real ASL), the Lambda runtime, the SQS pollers standing in for event source mappings, and the SMTP
+listener playing SES; the handlers run in each function's execution environments, processes of
+their own that the runtime starts and ends. State lives as long as the process does.
+
+The handlers, the tests and the CLI call moto over HTTP (``client``); the emulator's own calls, which
+are service-internal on AWS (SES, the pollers, the interpreter, the status-change events), are
+served in process (``internal_client``, transport.py).
 """
 
 from __future__ import annotations
@@ -95,7 +100,7 @@ class LocalStack:
         self._server: Any = None
         self._saved_env: dict[str, str | None] = {}
         self._patched: list[Callable[[], None]] = []
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[tuple[str, bool], Any] = {}  # (service, internal) → client
         self._clients_lock = threading.RLock()
         self._session: boto3.session.Session | None = None
         self.control: ControlServer | None = None
@@ -129,9 +134,10 @@ class LocalStack:
         # moto's backends live in this process: a stack started after another must begin empty.
         reset = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
         urllib.request.urlopen(reset, timeout=30).close()  # noqa: S310 - our own loopback endpoint
-        if transport.enabled():
-            # boto3 calls from this process go straight to the server's WSGI app (no socket); others use HTTP.
-            self._patched.append(transport.install(self._server.app, opts.host, opts.aws_port))
+        # The emulator's own calls (and, when asked, every call of this process) go straight to the
+        # server's WSGI app, no socket; the rest use HTTP.
+        every_client = transport.enabled()
+        self._patched.append(transport.install(self._server.app, opts.host, opts.aws_port, every_client=every_client))
         self._set_env(
             {
                 **FAKE_CREDENTIALS,
@@ -182,9 +188,9 @@ class LocalStack:
                 topic_arn=self._rule_topic(out["ReceiptRuleSetName"], out["ReceiptRuleName"]),
                 allow_plaintext=opts.allow_plaintext,
             ),
-            s3=self.client("s3"),
-            kms=self.client("kms"),
-            sns=self.client("sns"),
+            s3=self.internal_client("s3"),
+            kms=self.internal_client("kms"),
+            sns=self.internal_client("sns"),
         )
         self.smtp.start()
         self.smtp.write_setup_notification()
@@ -193,15 +199,18 @@ class LocalStack:
         self._patched.append(self.control.stop)
         for source in self.provisioned.event_sources:
             poller = SqsPoller(
-                source, sqs=self._poller_sqs(source.function), lambda_client=self.client("lambda"), region=REGION
+                source,
+                sqs=self._poller_sqs(source.function),
+                lambda_client=self.internal_client("lambda"),
+                region=REGION,
             )
             poller.start()
             self.pollers.append(poller)
         if self.provisioned.status_rules:
             self.events = StatusChangeWatcher(
                 self.provisioned.status_rules,
-                sfn=self.client("stepfunctions"),
-                lambda_client=self.client("lambda"),
+                sfn=self.internal_client("stepfunctions"),
+                lambda_client=self.internal_client("lambda"),
                 region=REGION,
                 account=ACCOUNT_ID,
             )
@@ -220,10 +229,10 @@ class LocalStack:
         self._patched.append(self.identities.install())
 
     def _poller_sqs(self, function: str) -> Any:
-        """Lambda's event source mapping polls with the function's execution role."""
+        """Lambda's event source mapping polls with the function's execution role (served in process)."""
         if self.identities is None:
-            return self.client("sqs")
-        return self.identities.client(function, "sqs")
+            return self.internal_client("sqs")
+        return self.identities.client(function, "sqs", internal=True)
 
     def _rule_topic(self, rule_set: str, rule: str) -> str:
         """The TopicArn of the receipt rule's S3 action, as provisioned from the template ("" if none)."""
@@ -274,11 +283,20 @@ class LocalStack:
         return f"http://{self.options.host}:{self.options.aws_port}"
 
     def client(self, service: str) -> Any:
-        """A boto3 client for the local endpoint (one per service; boto3 clients are thread-safe)."""
+        """The administrator's boto3 client: HTTP unless $MAILROOM_LOCAL_TRANSPORT (one per service; thread-safe)."""
+        return self._client(service, internal=False)
+
+    def internal_client(self, service: str) -> Any:
+        """The administrator's client for the emulator's own calls (service-internal on AWS): served in process."""
+        return self._client(service, internal=True)
+
+    def _client(self, service: str, *, internal: bool) -> Any:
         with self._clients_lock:
-            if service not in self._clients:
-                self._clients[service] = self._new_client(service)
-            return self._clients[service]
+            client = self._clients.get((service, internal))
+            if client is None:
+                client = self._new_client(service)
+                self._clients[(service, internal)] = transport.internal(client) if internal else client
+            return client
 
     def _new_client(self, service: str) -> Any:
         # One session for all of them: each new session parses the endpoint rules and service models again.

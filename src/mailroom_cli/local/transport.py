@@ -1,20 +1,29 @@
-"""In-process transport: boto3 calls made *inside* the stack's process reach moto's WSGI app without a socket.
+"""In-process transport: the emulator's own AWS calls reach moto's WSGI app without a socket.
 
-Everything in the stack's process talks to moto through real boto3 clients: the handlers, the SQS
-pollers, the SMTP listener, moto's own Step Functions interpreter invoking Lambda. Over loopback
-HTTP each call also paid for a TCP round trip, ``http.server`` parsing, werkzeug's request handler
-and a server thread, on both sides of one GIL: about half of the stack's CPU per email
-(docs/benchmarks.md). Here botocore's last step, ``Endpoint._send``, hands a request addressed to
-the stack's endpoint straight to the same WSGI application the moto server runs (moto's
-``DomainDispatcherApplication``), with the environ werkzeug's development server would build,
-and wraps the answer in the ``AWSResponse`` botocore parses. What a call does is unchanged: the
-client serialises, signs, retries and parses as ever, and moto's Flask apps answer as ever.
-Processes outside (the CLI, the console, a test's own clients started before the stack) still use HTTP.
+The local stack's process makes two kinds of AWS calls, all through real boto3 clients:
 
-Off by default: the local twin talks to moto over real HTTP on loopback, as the project's standards
-ask ("real moto services over HTTP in local mode"). ``MAILROOM_LOCAL_TRANSPORT=inprocess`` turns it
-on for load runs where the emulator's own socket cost would drown what is measured
-(docs/benchmarks.md gives figures both ways).
+- the **customer's** calls: our handlers (``mailroom.composition``'s clients, signing as each
+  function's role), the tests, the CLI and the console. They go to moto over real HTTP on loopback,
+  as the project's standards ask ("real moto services over HTTP in local mode");
+- the **emulator's own** calls, which on AWS happen inside the services: SES storing, encrypting and
+  announcing a received email (``smtp.py``), Lambda's SQS event source mapping polling and invoking
+  (``poller.py``), the Step Functions interpreter invoking its tasks (``iam.py``, ``moto_patches.py``),
+  EventBridge's status-change events (``events.py``) and the CLI's progress lines (``progress.py``).
+  Their clients are marked with ``internal(client)`` and always served here, in process.
+
+Over loopback HTTP a call also pays for a TCP round trip, ``http.server`` parsing, werkzeug's
+request handler and a server thread, on both sides of one GIL (docs/benchmarks.md). Here botocore's
+last step, ``Endpoint._send``, hands the request straight to the same WSGI application the moto
+server runs (moto's ``DomainDispatcherApplication``), with the environ werkzeug's development server
+would build, and wraps the answer in the ``AWSResponse`` botocore parses. What a call does is
+unchanged: the client serialises, signs (with the same identity as over HTTP), retries and parses
+as ever, and moto's Flask apps answer as ever, local IAM's authorization hook included. An internal
+client is routed by the endpoint it was made for, so S3's virtual-hosted addressing (a bucket in the
+host name) still reaches its stack; an internal client whose endpoint no stack serves uses HTTP.
+
+``MAILROOM_LOCAL_TRANSPORT=inprocess`` serves *every* client of the stack's process in process (the
+handlers' and the tests' too), for load runs where the emulator's own socket cost would drown what is measured
+(docs/benchmarks.md gives figures both ways). Processes outside the stack's always use HTTP.
 """
 
 from __future__ import annotations
@@ -24,8 +33,10 @@ import logging
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterable
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
@@ -35,10 +46,23 @@ from urllib3 import HTTPHeaderDict
 log = logging.getLogger(__name__)
 
 ENV_VAR = "MAILROOM_LOCAL_TRANSPORT"
+SERVER_SOFTWARE = "mailroom-inprocess"  # the environ's SERVER_SOFTWARE for a request served here
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+Client = TypeVar("Client")
+
+
+@dataclass(frozen=True)
+class _Route:
+    app: WsgiApp
+    host: str
+    port: int
+    every_client: bool  # the whole-process opt-in: not only internal clients
+
 
 _lock = threading.Lock()
-_routes: dict[str, tuple[WsgiApp, str, int]] = {}  # "http://host:port" -> (app, host, port)
+_routes: dict[str, _Route] = {}  # "http://host:port" -> where its requests are served
+_internal: weakref.WeakSet[Endpoint] = weakref.WeakSet()  # the endpoints of clients marked internal
+# botocore's own ``_send``, kept once replaced: a call already in ``_send`` when the last stack stops still has it.
 _original_send: Callable[[Endpoint, AWSPreparedRequest], AWSResponse] | None = None
 
 
@@ -47,37 +71,60 @@ def enabled() -> bool:
     return os.environ.get(ENV_VAR, "http").strip().lower() == "inprocess"
 
 
-def install(app: WsgiApp, host: str, port: int) -> Callable[[], None]:
-    """Serve requests for ``http://{host}:{port}`` (and ``localhost``) from ``app``; returns the undo function."""
+def internal(client: Client) -> Client:
+    """Mark ``client`` as the emulator's own (a service-internal call on AWS): served in process; returns it."""
+    _internal.add(cast(Any, client)._endpoint)  # botocore: one Endpoint per client
+    return client
+
+
+def is_internal(client: Any) -> bool:
+    """True when ``client`` was marked with ``internal``."""
+    return client._endpoint in _internal
+
+
+def install(app: WsgiApp, host: str, port: int, *, every_client: bool = False) -> Callable[[], None]:
+    """Serve the internal clients' requests for ``http://{host}:{port}`` (and ``localhost``) from ``app``.
+
+    ``every_client``: every client's requests to that origin (``$MAILROOM_LOCAL_TRANSPORT``). Returns the undo.
+    """
     global _original_send
-    origins = {f"http://{h}:{port}" for h in (host, "localhost", "127.0.0.1")}
+    origins = {_origin(f"http://{h}:{port}") for h in (host, "localhost", "127.0.0.1")}
+    route = _Route(app, host, port, every_client)
     with _lock:
-        if _original_send is None:
-            _original_send = getattr(Endpoint, "_send")  # noqa: B009 - private, and untyped in the stubs
+        current = getattr(Endpoint, "_send")  # noqa: B009 - private, and untyped in the stubs
+        if current is not _send:
+            _original_send = current
             setattr(Endpoint, "_send", _send)  # noqa: B010 - botocore's transport, replaced in this process only
         for origin in origins:
-            _routes[origin] = (app, host, port)
+            _routes[origin] = route
 
     def uninstall() -> None:
-        global _original_send
         with _lock:
             for origin in origins:
-                _routes.pop(origin, None)
-            if not _routes and _original_send is not None:
+                if _routes.get(origin) is route:
+                    del _routes[origin]
+            if not _routes and getattr(Endpoint, "_send") is _send:  # noqa: B009
                 setattr(Endpoint, "_send", _original_send)  # noqa: B010
-                _original_send = None
 
     return uninstall
 
 
 def _send(endpoint: Endpoint, request: AWSPreparedRequest) -> AWSResponse:
-    parts = urlsplit(request.url)
-    route = _routes.get(f"{parts.scheme}://{parts.netloc}")
+    if endpoint in _internal:
+        # The stack the client was made for, whatever host S3's virtual-hosted addressing put in the URL.
+        route = _routes.get(_origin(endpoint.host))
+    else:
+        route = _routes.get(_origin(request.url))
+        route = route if route is not None and route.every_client else None
     if route is None:
-        assert _original_send is not None  # routes exist only while installed
+        assert _original_send is not None  # kept from the first install on
         return _original_send(endpoint, request)
-    app, host, port = route
-    return _call(app, request, host, port)
+    return _call(route.app, request, route.host, route.port)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _body(request: AWSPreparedRequest) -> bytes:
@@ -112,7 +159,7 @@ def environ_for(request: AWSPreparedRequest, body: bytes, host: str, port: int) 
         "SERVER_NAME": host,
         "SERVER_PORT": str(port),
         "SERVER_PROTOCOL": "HTTP/1.1",
-        "SERVER_SOFTWARE": "mailroom-inprocess",
+        "SERVER_SOFTWARE": SERVER_SOFTWARE,
         "REMOTE_ADDR": "127.0.0.1",
         "REMOTE_PORT": 0,
         "wsgi.version": (1, 0),
