@@ -158,7 +158,7 @@ class LocalStack:
             account_id=ACCOUNT_ID,
             stack_name=STACK_NAME,
         )
-        self.provisioned = provision(self.template, self.client)
+        self.provisioned = provision(self.template, self.internal_client)  # CloudFormation's work: service-internal
         mock_path = mocking.configured_path(opts.mock_config)  # --mock-config, else $SFN_MOCK_CONFIG
         if mock_path is not None:
             self._patched.append(mocking.install(mock_path, aliases=mocking.state_machine_aliases(self.template)))
@@ -223,7 +223,7 @@ class LocalStack:
         """Each function's calls under its own role from the template (after the runtime took over invoke)."""
         assert self.template is not None
         self.identities = FunctionIdentities.create(
-            self.template, self.provisioned.functions, self.client, region=REGION
+            self.template, self.provisioned.functions, self.internal_client, region=REGION
         )
         self.runtime.credentials = self.identities.credentials
         self._patched.append(self.identities.install())
@@ -236,7 +236,7 @@ class LocalStack:
 
     def _rule_topic(self, rule_set: str, rule: str) -> str:
         """The TopicArn of the receipt rule's S3 action, as provisioned from the template ("" if none)."""
-        described = self.client("ses").describe_receipt_rule(RuleSetName=rule_set, RuleName=rule)["Rule"]
+        described = self.internal_client("ses").describe_receipt_rule(RuleSetName=rule_set, RuleName=rule)["Rule"]
         for action in described.get("Actions", []):
             if "S3Action" in action:
                 return str(action["S3Action"].get("TopicArn", ""))
