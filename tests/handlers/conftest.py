@@ -59,10 +59,11 @@ def handler_clients() -> Iterator[None]:
     composition.reset()
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def moto_as_strict_as_the_local_stack() -> Iterator[None]:
     """moto with the local stack's patches (``mailroom_cli.local.moto_patches``): where moto is laxer than
-    AWS in what the handlers rely on (CopyObject's ``If-None-Match``), the handler tests see AWS's answer."""
+    AWS in what the handlers rely on (CopyObject's ``If-None-Match``), the handler tests see AWS's answer.
+    Per module: other suites expect moto as it is between their own installs."""
     undo = moto_patches.install()
     yield
     undo()

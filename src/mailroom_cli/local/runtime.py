@@ -157,10 +157,14 @@ class _Environment:
         """The process still runs."""
         return self.process.is_alive()
 
-    def kill(self) -> None:
-        """End the process now (a timeout, a dead or stopped stack)."""
+    def signal_kill(self) -> None:
+        """SIGKILL, without waiting (Lambda destroys an environment; nothing in it needs an orderly exit)."""
         with contextlib.suppress(OSError, ValueError):
             self.process.kill()
+
+    def kill(self) -> None:
+        """End the process now (a timeout, a dead or stopped stack)."""
+        self.signal_kill()
         self.close()
 
     def close(self) -> None:
@@ -246,14 +250,13 @@ class _Environments:
         with self._changed:
             return [pid for environment in self._all if (pid := environment.process.pid) is not None]
 
-    def close(self) -> None:
-        """End every environment (the stack stops)."""
+    def close(self) -> list[_Environment]:
+        """Take every environment away (the stack stops); the caller ends them."""
         with self._changed:
             self._closed = True
             environments, self._all = self._all, []
             self._changed.notify_all()
-        for environment in environments:
-            environment.kill() if environment.busy else environment.close()
+        return environments
 
 
 @dataclass
@@ -282,9 +285,15 @@ class LocalRuntime:
             self._undo_invoke = moto_patches.install(invoke=self.invoke)
 
     def warm(self) -> None:
-        """Start one environment of every function (their imports run while the stack finishes starting)."""
-        for spec in self.functions.values():
-            self._pool(spec).prestart()
+        """Start one environment of every function, in the background (their imports run while the stack starts)."""
+        pools = [self._pool(spec) for spec in self.functions.values()]
+
+        def prestart() -> None:
+            for pool in pools:
+                with contextlib.suppress(RuntimeError):  # the stack stopped first
+                    pool.prestart()
+
+        threading.Thread(target=prestart, name="lambda-warm", daemon=True).start()
 
     def uninstall(self) -> None:
         """Unregister the invoke hook and end every environment."""
@@ -293,8 +302,11 @@ class LocalRuntime:
             self._undo_invoke = None
         with self._lock:
             pools, self._environments = list(self._environments.values()), {}
-        for pool in pools:
-            pool.close()
+        environments = [environment for pool in pools for environment in pool.close()]
+        for environment in environments:  # all at once, then reaped: a stopping stack waits for none in turn
+            environment.signal_kill()
+        for environment in environments:
+            environment.close()
 
     def environment_count(self, step: str) -> int:
         """How many execution environments ``step``'s function has (tests, diagnostics)."""

@@ -1,10 +1,11 @@
 """In-process transport: the emulator's own AWS calls reach moto's WSGI app without a socket.
 
-The local stack's process makes two kinds of AWS calls, all through real boto3 clients:
+The local stack makes two kinds of AWS calls, all through real boto3 clients:
 
 - the **customer's** calls: our handlers (``mailroom.composition``'s clients, signing as each
-  function's role), the tests, the CLI and the console. They go to moto over real HTTP on loopback,
-  as the project's standards ask ("real moto services over HTTP in local mode");
+  function's role, in the functions' execution environments: processes of their own), the tests, the
+  CLI and the console. They go to moto over real HTTP on loopback, as the project's standards ask
+  ("real moto services over HTTP in local mode");
 - the **emulator's own** calls, which on AWS happen inside the services: SES storing, encrypting and
   announcing a received email (``smtp.py``), Lambda's SQS event source mapping polling and invoking
   (``poller.py``), the Step Functions interpreter invoking its tasks (``iam.py``, ``moto_patches.py``),
@@ -21,9 +22,9 @@ as ever, and moto's Flask apps answer as ever, local IAM's authorization hook in
 client is routed by the endpoint it was made for, so S3's virtual-hosted addressing (a bucket in the
 host name) still reaches its stack; an internal client whose endpoint no stack serves uses HTTP.
 
-``MAILROOM_LOCAL_TRANSPORT=inprocess`` serves *every* client of the stack's process in process (the
-handlers' and the tests' too), for load runs where the emulator's own socket cost would drown what is measured
-(docs/benchmarks.md gives figures both ways). Processes outside the stack's always use HTTP.
+``MAILROOM_LOCAL_TRANSPORT=inprocess`` serves *every* client of the stack's process in process (a
+test's or a bench's own too). Other processes, the handlers' execution environments among them,
+always use HTTP.
 """
 
 from __future__ import annotations
