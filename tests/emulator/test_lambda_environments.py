@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -196,3 +198,33 @@ def test_what_a_handler_prints_goes_to_the_lambda_log(runtime: LocalRuntime, tmp
     text = (tmp_path / "lambda.log").read_text()
     assert "hello from the handler" in text
     assert "about to exit" in text
+
+
+def test_a_script_without_a_main_guard_runs_once_however_many_environments_start(
+    code_dir: Path, tmp_path: Path
+) -> None:
+    # multiprocessing would run the parent's main script again in every child it starts; an environment
+    # must not (a second stack per environment, or moto imported into each, otherwise).
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import json
+            from mailroom_cli.local.runtime import FunctionSpec, LocalRuntime
+
+            print("top level ran", flush=True)
+            runtime = LocalRuntime(max_environments=2)
+            runtime.register(FunctionSpec("AFunction", "a", "handlers_for_test.environment", {str(code_dir)!r}, {{}}))
+            runtime.register(FunctionSpec("BFunction", "b", "handlers_for_test.environment", {str(code_dir)!r}, {{}}))
+            functions = [json.loads(runtime.invoke(name, "{{}}", {{}}))["function"] for name in ("a", "b")]
+            print(*functions)
+            runtime.uninstall()
+            """
+        )
+    )
+
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False)
+
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.count("top level ran") == 1, run.stdout
+    assert run.stdout.splitlines()[-1] == "a b"

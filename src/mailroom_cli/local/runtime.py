@@ -30,6 +30,8 @@ import json
 import logging
 import multiprocessing
 import multiprocessing.context
+import multiprocessing.popen_forkserver
+import multiprocessing.spawn
 import os
 import threading
 import time
@@ -107,12 +109,12 @@ class _Injected:
 
 
 class _Environment:
-    """One execution environment: a process of one function, forked from the pre-loaded server (``_processes``)."""
+    """One execution environment: a process of one function, forked from the pre-loaded server."""
 
     def __init__(self, spec: FunctionSpec, env: Mapping[str, str], log_path: str | None) -> None:
         self.name = spec.name
         self._connection, child_end = multiprocessing.Pipe()
-        self.process = _processes().Process(
+        self.process = _EnvironmentProcess(
             target=lambda_worker.serve,
             args=(child_end, spec.handler, spec.code_dir, dict(env), log_path),
             name=f"lambda:{spec.name}",
@@ -177,24 +179,58 @@ class _Environment:
         self.process.close()
 
 
-_forkserver: multiprocessing.context.ForkServerContext | None = None
+_preloaded = False
 _forkserver_lock = threading.Lock()
+_launching = threading.local()
 
 
-def _processes() -> multiprocessing.context.ForkServerContext:
-    """Where environments come from: one server process per Python process, boto3 imported once, forked per environment.
+def _preparation_data(name: str) -> dict[str, Any]:
+    """``spawn.get_preparation_data``, without the parent's ``__main__`` while an environment launches.
+
+    multiprocessing runs the parent's main script again in every child it starts (as ``__mp_main__``),
+    for pickled functions defined there. An environment needs nothing from it: a bench script would
+    import moto into every environment, a script without a ``__main__`` guard would start a second
+    stack in each. Other users of multiprocessing in the process are unaffected.
+    """
+    data: dict[str, Any] = _get_preparation_data(name)
+    if getattr(_launching, "environment", False):
+        data.pop("init_main_from_path", None)
+        data.pop("init_main_from_name", None)
+    return data
+
+
+_get_preparation_data = multiprocessing.spawn.get_preparation_data
+
+
+class _EnvironmentPopen(multiprocessing.popen_forkserver.Popen):
+    """The forkserver's process launcher, with the preparation data above."""
+
+    def _launch(self, process_obj: Any) -> None:
+        _launching.environment = True
+        try:
+            super()._launch(process_obj)  # type: ignore[misc]
+        finally:
+            _launching.environment = False
+
+
+class _EnvironmentProcess(multiprocessing.context.ForkServerProcess):
+    """A process forked from the server that imported ``PRELOADED`` once (one server per Python process).
 
     A cold start then costs the fork and the handler's own modules (boto3 is three quarters of a
-    handler's import): a test session or ``local up`` starts many environments. ``bench/bench_coldstart.py``
-    still measures the whole import in fresh interpreters, as Lambda pays it.
+    handler's import): a test session or ``local up`` starts many environments.
+    ``bench/bench_coldstart.py`` still measures the whole import in fresh interpreters, as Lambda pays it.
     """
-    global _forkserver
-    with _forkserver_lock:
-        if _forkserver is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(list(PRELOADED))
-            _forkserver = context
-        return _forkserver
+
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:
+        global _preloaded
+        with _forkserver_lock:
+            if not _preloaded:
+                multiprocessing.get_context("forkserver").set_forkserver_preload(list(PRELOADED))
+                if multiprocessing.spawn.get_preparation_data is _get_preparation_data:
+                    multiprocessing.spawn.get_preparation_data = _preparation_data
+                _preloaded = True
+        return _EnvironmentPopen(process_obj)
 
 
 class _Environments:
