@@ -6,9 +6,10 @@ to an execution environment of that function: a Python process (``lambda_worker`
 the function's ``Handler`` from its ``CodeUri`` once (its cold start) and runs one invocation at a
 time, as on Lambda. Each environment has its own function's variables only, its role's
 credentials (local IAM) and the emulator's endpoint; its module state, clients and Powertools
-metrics are its own. A function scales out to ``max_environments`` environments (``$MAILROOM_LOCAL_
-LAMBDA_ENVIRONMENTS``, default 4); an invocation finding all of them busy waits for one (Lambda
-would throttle at the account's concurrency; a queue suits one developer's machine better).
+metrics are its own. A function scales out to ``max_environments`` environments
+(``$MAILROOM_LOCAL_LAMBDA_ENVIRONMENTS``, default 2: measured on two cores, more only added cold
+starts and CPU); an invocation finding all of them busy waits for one (Lambda would throttle at the
+account's concurrency, which the ASL retries; a queue suits one developer's machine better).
 ``warm`` starts one environment per function ahead of the first email.
 
 Results and errors come back in the shape the Python runtime gives them on AWS — an unhandled
@@ -306,7 +307,7 @@ class LocalRuntime:
     overrides: dict[str, str] = field(default_factory=dict)
     # The credentials an environment of the function gets (local/iam.py: its role's session); {}: the administrator's.
     credentials: Credentials = field(default=lambda _spec: {})
-    max_environments: int = field(default_factory=lambda: int(os.environ.get(ENVIRONMENTS_VAR) or 4))
+    max_environments: int = field(default_factory=lambda: int(os.environ.get(ENVIRONMENTS_VAR) or 2))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _undo_invoke: Callable[[], None] | None = None
     _environments: dict[str, _Environments] = field(default_factory=dict)
