@@ -197,9 +197,9 @@ def pipeline_counts(i: Inputs, durations_ms: Mapping[str, float]) -> Counts:
     c.s3_get += 1
     c.ddb_rru += i.mailboxes
     c.s3_put += files + 1
-    # Archive (steps/archive.py): GetObject manifest; per file incl. the original MIME: HeadObject (absent)
-    # + CopyObject; the archived manifest: HeadObject + PutObject.
-    c.s3_get += 1 + (files + 1) + 1
+    # Archive (steps/archive.py): GetObject manifest; per file incl. the original MIME: CopyObject with
+    # If-None-Match (S3 checks and writes in one request); the archived manifest: PutObject, likewise.
+    c.s3_get += 1
     c.s3_put += (files + 1) + 1
     # Inbox (steps/inbox.py): GetObject archived manifest; per mailbox: claim PutItem (1 WRU) and item
     # PutItem (1 WRU, < 1 KB with one attachment); status mark_delivered UpdateItem (1 WRU) + the by-status
@@ -230,8 +230,7 @@ def single_lambda_counts(i: Inputs, duration_ms: float, memory_mb: int) -> Count
     c.kms += 1  # the data key
     c.ddb_rru += i.mailboxes
     # No staging: the original MIME, each file and the manifest go straight to their archive keys,
-    # each still HeadObject first (a retry writes nothing twice).
-    c.s3_get += files + 1 + 1
+    # each a conditional PutObject (a retry writes nothing twice).
     c.s3_put += files + 1 + 1
     c.ddb_wru += 2 * i.mailboxes + 1 + 2
     c.gb_s = memory_mb / 1024 * (duration_ms + i.init_ms * i.cold_start_share) / 1000 / i.sqs_batch
@@ -340,9 +339,8 @@ def estimated_durations(i: Inputs, compute: Mapping[str, float], lat: Latency) -
         + lat.s3_put_ms  # manifest
         + lat.overhead_ms,
         "ArchiveFunction": lat.s3_first_byte_ms
-        + (files + 1) * (lat.s3_first_byte_ms + lat.s3_put_ms)
+        + (files + 1) * lat.s3_put_ms  # conditional CopyObject per file
         + (mb + att_mb) * 1000 / lat.s3_copy_mb_per_s
-        + lat.s3_first_byte_ms
         + lat.s3_put_ms
         + lat.overhead_ms,
         "InboxFunction": lat.s3_first_byte_ms + (2 * i.mailboxes + 1) * lat.ddb_ms + lat.overhead_ms,
@@ -361,7 +359,7 @@ def single_lambda_duration(i: Inputs, compute: Mapping[str, float], lat: Latency
         + lat.kms_ms
         + _cpu(compute["decrypt"] + compute["parse"], memory_mb)
         + lat.ddb_ms
-        + (files + 2) * (lat.s3_first_byte_ms + lat.s3_put_ms)  # HEAD + PUT: original, files, manifest
+        + (files + 2) * lat.s3_put_ms  # conditional PUT: original, files, manifest
         + (mb + att_mb) * 1000 / lat.s3_mb_per_s
         + (2 * i.mailboxes + 1) * lat.ddb_ms
         + lat.overhead_ms
@@ -492,17 +490,17 @@ def report(
     options["Archive + Inbox merged (3 transitions)"] = sum(dollars(merged, i).values())
     direct = pipeline_counts(i, est)
     files = i.attachments + 1 + (1 if i.html_body else 0)
-    # Decrypt puts the original and Parse each file straight to its archive key (HEAD first, as Archive
-    # does now): the HEADs move, the CopyObjects go.
+    # Decrypt puts the original and Parse each file straight to its archive key (a conditional PutObject,
+    # as Archive's copies are now): the CopyObjects go.
     direct.s3_put -= files + 1
     options["no staging copies (write archive keys directly)"] = sum(dollars(direct, i).values())
     two = pipeline_counts(i, est)
     # Decrypt → Deliver (Parse + Archive + Inbox in one function): no copies, one manifest written
-    # (straight to the archive), none read back by Archive or Inbox, no HEAD of a staged manifest.
+    # (straight to the archive), none read back by Archive or Inbox.
     two.transitions = 2
     two.lambda_requests -= 2
     two.s3_put -= files + 2
-    two.s3_get -= 3
+    two.s3_get -= 2  # the staged and the archived manifest reads
     options["2 states (Decrypt → Deliver) + no staging copies"] = sum(dollars(two, i).values())
     right = pipeline_counts(i, est)
     right.gb_s *= 0.5
