@@ -330,6 +330,7 @@ def _environments_cpu_seconds(stack: LocalStack) -> float:
 
 def run_case(
     count: int,
+    senders: ProcessPoolExecutor,
     *,
     attachment_kb: int,
     threads: int,
@@ -339,36 +340,7 @@ def run_case(
     singles: int,
     enforce_iam: bool = True,
 ) -> dict[str, Any]:
-    """One fresh stack, ``count`` emails; every figure of one table row."""
-    # The SMTP clients are senders outside the stack, as on a real network: a process of their own,
-    # started (and its imports done) before anything is timed.
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as senders:
-        senders.submit(_ready).result()
-        return _run_case(
-            count,
-            senders,
-            attachment_kb=attachment_kb,
-            threads=threads,
-            deadline_s=deadline_s,
-            history_sample=history_sample,
-            seed=seed,
-            singles=singles,
-            enforce_iam=enforce_iam,
-        )
-
-
-def _run_case(
-    count: int,
-    senders: ProcessPoolExecutor,
-    *,
-    attachment_kb: int,
-    threads: int,
-    deadline_s: float,
-    history_sample: int,
-    seed: int,
-    singles: int,
-    enforce_iam: bool,
-) -> dict[str, Any]:
+    """One fresh stack, ``count`` emails; every figure of one table row. ``senders`` runs the SMTP clients."""
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         log_path = Path(tmp) / "lambda.log"
@@ -633,16 +605,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--render", type=Path, help="print the tables of an earlier --json file (no run)")
     args = parser.parse_args([] if argv is None else argv)
     if args.case is not None:
-        row = run_case(
-            args.case,
-            attachment_kb=args.attachment_kb,
-            threads=args.threads,
-            deadline_s=args.deadline or 60 + 2 * args.case,
-            history_sample=args.histories,
-            seed=args.seed,
-            singles=args.singles,
-            enforce_iam=not args.no_iam,
-        )
+        # The SMTP clients are senders outside the stack, as on a real network: a process of their own,
+        # started (and its imports done) before anything is timed.
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as senders:
+            senders.submit(_ready).result()
+            row = run_case(
+                args.case,
+                senders,
+                attachment_kb=args.attachment_kb,
+                threads=args.threads,
+                deadline_s=args.deadline or 60 + 2 * args.case,
+                history_sample=args.histories,
+                seed=args.seed,
+                singles=args.singles,
+                enforce_iam=not args.no_iam,
+            )
         assert args.json is not None
         args.json.write_text(json.dumps(row, indent=2, default=str))
         return 0

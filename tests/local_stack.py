@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,17 @@ def announce(
         verdicts=verdicts,
     )
     publish(target.client("sns"), target.name("IncomingTopicArn"), notification)
+
+
+def send_scan(stack: LocalStack, to: str, subject: str) -> str:
+    """One short email with a small PDF (its bytes name the subject), over the stack's SMTP listener; its SES id."""
+    message = EmailMessage()
+    message["From"] = "scanner@office.example"
+    message["To"] = to
+    message["Subject"] = subject
+    message.set_content("x")
+    message.add_attachment(b"%PDF-1.4 " + subject.encode(), maintype="application", subtype="pdf", filename="s.pdf")
+    return ops.send(stack.info()["smtp"], message, to=[to], sender="scanner@office.example").split()[-1]
 
 
 def wait_until(check: Callable[[], Any], *, what: str, timeout: float = DEADLINE_SECONDS) -> Any:

@@ -12,13 +12,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from local_stack import LOOPBACK, final_status, running_stack, template_without, wait_until
+from local_stack import LOOPBACK, final_status, running_stack, send_scan, template_without, wait_until
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 from mailroom_cli import operations as ops
@@ -93,13 +92,7 @@ def _signers(stack: LocalStack) -> Callable[[Call], str]:
 
 
 def _send(stack: LocalStack, to: str) -> str:
-    message = EmailMessage()
-    message["From"] = "scanner@office.example"
-    message["To"] = to
-    message["Subject"] = "internal calls"
-    message.set_content("x")
-    message.add_attachment(b"%PDF-1.4 scan", maintype="application", subtype="pdf", filename="scan.pdf")
-    return ops.send(stack.info()["smtp"], message, to=[to], sender="scanner@office.example").split()[-1]
+    return send_scan(stack, to, "internal calls")
 
 
 def test_an_emails_service_internal_calls_skip_http_and_its_handlers_calls_do_not(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from local_stack import (
     final_status,
     history,
     running_stack,
+    send_scan,
     template_without,
     wait_until,
 )
@@ -47,13 +47,7 @@ def _stack(directory: Path, template: Path | None = None) -> Iterator[tuple[Loca
 
 
 def _send(stack: LocalStack, to: str) -> str:
-    message = EmailMessage()
-    message["From"] = "scanner@office.example"
-    message["To"] = to
-    message["Subject"] = "least privilege"
-    message.set_content("x")
-    message.add_attachment(b"%PDF-1.4 scan", maintype="application", subtype="pdf", filename="scan.pdf")
-    return ops.send(stack.info()["smtp"], message, to=[to], sender="scanner@office.example").split()[-1]
+    return send_scan(stack, to, "least privilege")
 
 
 def _task_errors(events: list[dict[str, Any]]) -> list[str]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
-from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from local_stack import LOOPBACK, entered_states, final_status, history, wait_until
+from local_stack import LOOPBACK, entered_states, final_status, history, send_scan, wait_until
 from mailroom import lifecycle
 from mailroom.errors import StorageUnavailableError, TamperedCiphertextError
 
@@ -36,14 +35,7 @@ def mailbox(target: Target) -> str:
 
 
 def _send(stack: LocalStack, to: str, subject: str) -> str:
-    message = EmailMessage()
-    message["From"] = "scanner@office.example"
-    message["To"] = to
-    message["Subject"] = subject
-    message.set_content("x")
-    message.add_attachment(b"%PDF-1.4 " + subject.encode(), maintype="application", subtype="pdf", filename="s.pdf")
-    reply = ops.send(stack.info()["smtp"], message, to=[to], sender="scanner@office.example")
-    return reply.split()[-1]
+    return send_scan(stack, to, subject)
 
 
 def _attempts(events: list[dict[str, Any]], function: str) -> list[dict[str, Any]]:
