@@ -38,7 +38,7 @@ _lock = threading.Lock()
 
 
 def _client(service: str) -> Any:
-    # Locked: concurrent first calls (local mode runs invocations on many threads) build one client, not several.
+    # Locked: concurrent first calls (a handler's own threads) build one client, not several.
     client = _clients.get(service)
     if client is None:
         with _lock:

@@ -25,23 +25,31 @@ def read_bytes(store: BlobStore, bucket: str, key: str, *, limit: int) -> bytes:
     return bytes(buffer)
 
 
-def put_bytes(store: BlobStore, bucket: str, key: str, data: bytes, *, content_type: str) -> ObjectRef:
-    """Publish ``data`` and return a reference with its size and digest."""
-    store.put_object(bucket, key, io.BytesIO(data), size=len(data), content_type=content_type)
+def _ref(bucket: str, key: str, data: bytes) -> ObjectRef:
     return ObjectRef(bucket=bucket, key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
 
 
+def _manifest_bytes(manifest: Manifest) -> bytes:
+    """JSON, fields in model order: the same manifest is always the same bytes."""
+    return manifest.model_dump_json().encode()
+
+
+def put_bytes(store: BlobStore, bucket: str, key: str, data: bytes, *, content_type: str) -> ObjectRef:
+    """Publish ``data`` and return a reference with its size and digest."""
+    store.put_object(bucket, key, io.BytesIO(data), size=len(data), content_type=content_type)
+    return _ref(bucket, key, data)
+
+
 def put_manifest(store: BlobStore, bucket: str, key: str, manifest: Manifest) -> ObjectRef:
-    """Publish ``manifest`` as JSON (fields in model order: the same manifest is always the same bytes)."""
-    data = manifest.model_dump_json().encode()
-    return put_bytes(store, bucket, key, data, content_type="application/json")
+    """Publish ``manifest`` as JSON."""
+    return put_bytes(store, bucket, key, _manifest_bytes(manifest), content_type="application/json")
 
 
 def put_manifest_if_absent(store: ObjectStore, bucket: str, key: str, manifest: Manifest) -> ObjectRef:
     """Publish ``manifest`` unless the key exists; a reference to what is stored there either way."""
-    data = manifest.model_dump_json().encode()
+    data = _manifest_bytes(manifest)
     if store.put_if_absent(bucket, key, io.BytesIO(data), size=len(data), content_type="application/json"):
-        return ObjectRef(bucket=bucket, key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+        return _ref(bucket, key, data)
     return existing_ref(store, bucket, key)
 
 
@@ -52,5 +60,4 @@ def read_manifest(store: BlobStore, ref: ObjectRef) -> Manifest:
 
 def existing_ref(store: BlobStore, bucket: str, key: str) -> ObjectRef:
     """A reference (size and digest as stored) to an object that exists."""
-    data = read_bytes(store, bucket, key, limit=MANIFEST_LIMIT)
-    return ObjectRef(bucket=bucket, key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    return _ref(bucket, key, read_bytes(store, bucket, key, limit=MANIFEST_LIMIT))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, Final
 
 import boto3
@@ -76,28 +76,31 @@ class S3BlobStore:
         most 40 MB, far below the 5 GB single-copy limit.
         """
         with translated_s3_errors(operation="CopyObject", bucket=source_bucket, key=source_key, source=True):
-            try:
-                self._client.copy_object(
+            return _unless_present(
+                lambda: self._client.copy_object(
                     Bucket=bucket, Key=key, CopySource={"Bucket": source_bucket, "Key": source_key}, IfNoneMatch="*"
                 )
-            except ClientError as exc:
-                if error_code(exc) == PRECONDITION_FAILED:
-                    return False
-                raise
-        return True
+            )
 
     def put_if_absent(self, bucket: str, key: str, body: IO[bytes], *, size: int, content_type: str) -> bool:
         """PutObject with ``If-None-Match: *`` (412: the key exists and is left as it is)."""
         with translated_s3_errors(operation="PutObject", bucket=bucket, key=key):
-            try:
-                self._client.put_object(
+            return _unless_present(
+                lambda: self._client.put_object(
                     Bucket=bucket, Key=key, Body=body, ContentLength=size, ContentType=content_type, IfNoneMatch="*"
                 )
-            except ClientError as exc:
-                if error_code(exc) == PRECONDITION_FAILED:
-                    return False
-                raise
-        return True
+            )
+
+
+def _unless_present(write: Callable[[], object]) -> bool:
+    """Run a conditional write; False when S3 refused it because the key exists (nothing was written)."""
+    try:
+        write()
+    except ClientError as exc:
+        if error_code(exc) == PRECONDITION_FAILED:
+            return False
+        raise
+    return True
 
 
 class _TranslatedBody:

@@ -1,7 +1,7 @@
 """One Lambda execution environment of local mode: a process that runs one function's handler.
 
 ``LocalRuntime`` forks each environment from a server process that imported boto3 once
-(``runtime._processes``) and runs ``serve`` in it with the function's environment, as Lambda would
+(``runtime._EnvironmentProcess``) and runs ``serve`` in it with the function's environment, as Lambda would
 set it: the template's variables, ``_HANDLER``, ``LAMBDA_TASK_ROOT``, ``AWS_LAMBDA_FUNCTION_*``,
 the region, and the credentials of the function's own role (local IAM) or the local
 administrator's. boto3 finds the emulator through ``AWS_ENDPOINT_URL``, over HTTP, as any client would.
@@ -53,6 +53,11 @@ class Context:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def error_type_of(error: type[BaseException]) -> str:
+    """The ``errorType`` Lambda reports for an exception of class ``error`` (its ``error_type``, else its name)."""
+    return str(getattr(error, "error_type", error.__name__))
+
+
 def error_reply(
     error_type: str, message: str, request_id: str | None = None, trace: list[str] | None = None
 ) -> dict[str, Any]:
@@ -74,8 +79,7 @@ def invoke(handler: Any, request: dict[str, Any]) -> dict[str, Any]:
     try:
         result = handler(request["event"], Context(request_id, float(request["timeout_s"])))
     except Exception as exc:  # noqa: BLE001 - this *is* the runtime: every error becomes the error payload
-        error_type = str(getattr(exc, "error_type", type(exc).__name__))
-        return error_reply(error_type, str(exc), request_id, traceback.format_tb(exc.__traceback__))
+        return error_reply(error_type_of(type(exc)), str(exc), request_id, traceback.format_tb(exc.__traceback__))
     try:
         json.dumps(result)
     except (TypeError, ValueError) as exc:

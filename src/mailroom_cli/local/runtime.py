@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import multiprocessing
 import multiprocessing.context
 import multiprocessing.popen_forkserver
@@ -43,22 +42,16 @@ from typing import Any, Final
 
 from mailroom_cli.local import lambda_worker, moto_patches
 
-log = logging.getLogger(__name__)
-
 Observer = Callable[["Invocation"], None]
 Credentials = Callable[["FunctionSpec"], Mapping[str, str]]
 
 ENVIRONMENTS_VAR: Final = "MAILROOM_LOCAL_LAMBDA_ENVIRONMENTS"
 PRELOAD_VARIABLE: Final = lambda_worker.PRELOAD_VARIABLE
-INIT_SECONDS: Final = 60.0
+INIT_SECONDS: Final = 60.0  # Lambda allows 10 s of init; a loaded CI machine importing boto3 gets more
+SANDBOX_TIMEDOUT: Final = "Sandbox.Timedout"  # the errorType of an invocation past its Timeout, as Lambda reports it
 # Imported once by the server environments are forked from: what every handler imports, none of it reading
 # the environment at import time (each environment sets its own variables before importing its handler).
-PRELOADED: Final = (
-    "boto3",
-    "botocore.session",
-    "botocore.client",
-    "mailroom_cli.local.lambda_worker",
-)  # Lambda allows 10 s of init; a loaded CI machine importing boto3 gets more
+PRELOADED: Final = ("boto3", "botocore.session", "botocore.client", "mailroom_cli.local.lambda_worker")
 
 
 @dataclass(frozen=True)
@@ -86,13 +79,6 @@ class Invocation:
     error_type: str | None = None
     error_message: str | None = None
     result: Any = None
-    cold: bool = False  # this call waited for its environment's init
-
-
-class SandboxTimedout(Exception):
-    """The function ran past its timeout; reported as errorType ``Sandbox.Timedout``."""
-
-    error_type = "Sandbox.Timedout"
 
 
 @dataclass
@@ -113,7 +99,6 @@ class _Environment:
     """One execution environment: a process of one function, forked from the pre-loaded server."""
 
     def __init__(self, spec: FunctionSpec, env: Mapping[str, str], log_path: str | None) -> None:
-        self.name = spec.name
         self._connection, child_end = multiprocessing.Pipe()
         self.process = _EnvironmentProcess(
             target=lambda_worker.serve,
@@ -382,7 +367,8 @@ class LocalRuntime:
             if pool is None:
 
                 def start() -> _Environment:
-                    return _Environment(self.functions.get(spec.name, spec), self.environment_of(spec), self.log_path)
+                    current = self.functions.get(spec.name, spec)  # a test may have replaced it (its Timeout)
+                    return _Environment(current, self.environment_of(current), self.log_path)
 
                 pool = self._environments[spec.name] = _Environments(self.max_environments, start)
             return pool
@@ -431,11 +417,11 @@ class LocalRuntime:
         call = Invocation(function=spec, event=event, started=time.time())
         request_id = str(uuid.uuid4())
         fault = self._take_fault(spec)
-        reply = self._run(spec, call, event, request_id, fault)
+        reply = self._run(spec, event, request_id, fault)
         if "error" not in reply and fault is not None and fault.error is not None and fault.after:
             call.result = reply["result"]  # it ran, its side effects happened: only its answer is lost
             message = f"injected by `mailroom local fail --after` into {spec.logical_id} after it ran"
-            reply = lambda_worker.error_reply(_error_type(fault.error), message, request_id)
+            reply = lambda_worker.error_reply(lambda_worker.error_type_of(fault.error), message, request_id)
         if "error" in reply:
             error = reply["error"]
             error.setdefault("requestId", request_id)
@@ -450,15 +436,12 @@ class LocalRuntime:
             observer(call)
         return payload.encode()
 
-    def _run(
-        self, spec: FunctionSpec, call: Invocation, event: Any, request_id: str, fault: _Injected | None
-    ) -> dict[str, Any]:
+    def _run(self, spec: FunctionSpec, event: Any, request_id: str, fault: _Injected | None) -> dict[str, Any]:
         pool = self._pool(spec)
         environment = pool.acquire()
         keep = False
         try:
             if not environment.ready:
-                call.cold = True
                 failed = environment.init()
                 if failed is not None:
                     return failed
@@ -466,12 +449,12 @@ class LocalRuntime:
             if fault is not None:
                 request["fault"] = {"hang_seconds": fault.hang_seconds}
                 if fault.error is not None and not fault.after:
-                    request["fault"]["error_type"] = _error_type(fault.error)
+                    request["fault"]["error_type"] = lambda_worker.error_type_of(fault.error)
                     request["fault"]["message"] = f"injected by `mailroom local fail` into {spec.logical_id}"
             reply = environment.call(request, float(spec.timeout))
             if reply is None:
                 message = f"RequestId: {request_id} Error: Task timed out after {float(spec.timeout):.2f} seconds"
-                return lambda_worker.error_reply(SandboxTimedout.error_type, message, request_id)
+                return lambda_worker.error_reply(SANDBOX_TIMEDOUT, message, request_id)
             keep = environment.alive()
             return reply
         finally:
@@ -488,8 +471,3 @@ class LocalRuntime:
                 if fault.remaining <= 0:
                     del self.faults[spec.name]
         return fault
-
-
-def _error_type(error: type[BaseException]) -> str:
-    """The ``errorType`` Lambda reports for an exception of class ``error``."""
-    return str(getattr(error, "error_type", error.__name__))
