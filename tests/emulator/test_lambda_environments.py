@@ -27,6 +27,8 @@ HANDLERS = """
 import json, os, sys, time
 
 CALLS = 0  # module state: survives warm invocations, not a new environment
+# What this environment had imported before its handler's module (the fork server's preload).
+IMPORTED_BEFORE = {m: m in sys.modules for m in ("mailroom.steps.parse", "mailroom.observability")}
 
 
 def environment(event, context):
@@ -62,6 +64,20 @@ def exits(event, context):
     os._exit(3)
 
 
+def preloaded(event, context):
+    import boto3
+    from mailroom.observability import logger
+
+    first, second = boto3.session.Session(), boto3.session.Session()
+    loader = first._session.get_component("data_loader")
+    return {
+        "imported_before": IMPORTED_BEFORE,
+        "one_loader": loader is second._session.get_component("data_loader"),
+        "s3_model_parsed": any("s3" in key for key in map(str, loader._cache)),
+        "service": logger.service,
+    }
+
+
 def prints(event, context):
     print(json.dumps({"message": "hello from the handler"}))
     return None
@@ -95,6 +111,7 @@ def runtime(code_dir: Path, tmp_path: Path) -> Iterator[LocalRuntime]:
     runtime.register(_spec(code_dir, "unserialisable", "unserialisable"))
     runtime.register(_spec(code_dir, "exiting", "exits"))
     runtime.register(_spec(code_dir, "printing", "prints"))
+    runtime.register(_spec(code_dir, "preloaded", "preloaded", POWERTOOLS_SERVICE_NAME="preloaded-service"))
     runtime.register(FunctionSpec("BrokenFunction", "broken", "no_such_module.handler", str(code_dir), {}))
     runtime.install()
     yield runtime
@@ -228,3 +245,14 @@ def test_a_script_without_a_main_guard_runs_once_however_many_environments_start
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.count("top level ran") == 1, run.stdout
     assert run.stdout.splitlines()[-1] == "a b"
+
+
+def test_environments_share_the_fork_servers_code_and_models_but_build_their_logger_from_their_own_variables(
+    runtime: LocalRuntime,
+) -> None:
+    _, seen = _invoke(runtime, "preloaded")
+
+    assert seen["imported_before"] == {"mailroom.steps.parse": True, "mailroom.observability": False}
+    assert seen["one_loader"] is True
+    assert seen["s3_model_parsed"] is True
+    assert seen["service"] == "preloaded-service"

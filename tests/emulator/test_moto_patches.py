@@ -90,3 +90,137 @@ def test_copy_object_with_if_none_match_writes_nothing_over_an_existing_key(monk
             assert s3.get_object(Bucket="conditional-copy", Key="free")["Body"].read() == b"new bytes"
     finally:
         undo()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-12-02T15:21:19.123456Z",
+        "2026-12-02T15:21:19Z",
+        "2026-12-02T16:21:19+01:00",
+        "2026-12-02T15:21:19",  # naive: UTC
+        "2026-12-02",
+        "1764688879",  # epoch seconds as text: not ISO, botocore's parser reads it
+        "Wed, 02 Dec 2026 15:21:19 GMT",
+    ],
+)
+def test_serialized_timestamps_are_the_values_botocore_would_read(value: str) -> None:
+    from botocore.utils import parse_to_aware_datetime
+    from moto.core import serialize
+
+    expected = parse_to_aware_datetime(value)
+    undo = moto_patches.install()
+    try:
+        assert serialize.parse_to_aware_datetime is not parse_to_aware_datetime
+        patched = serialize.parse_to_aware_datetime(value)
+    finally:
+        undo()
+    assert serialize.parse_to_aware_datetime is parse_to_aware_datetime
+    assert patched == expected
+    assert patched.utcoffset() == expected.utcoffset()
+
+
+def _item_operations(client: Any) -> list[Any]:
+    """Every item operation the DynamoDB shortcut answers, on items holding every attribute type."""
+    client.create_table(
+        TableName="items",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    every_type = {
+        "s": {"S": "text ü"},
+        "n": {"N": "12.5"},
+        "b": {"B": b"\x00\x01\xffbytes"},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2"]},
+        "bs": {"BS": [b"\x00", b"\x01"]},
+        "m": {"M": {"nested": {"L": [{"S": "x"}, {"NULL": True}, {"BOOL": False}, {"B": b"\x02"}]}}},
+        "l": {"L": []},
+        "t": {"BOOL": True},
+        "z": {"NULL": True},
+    }
+    answers = []
+    for sk in ("1", "2", "3"):
+        answers.append(client.put_item(TableName="items", Item={"pk": {"S": "p"}, "sk": {"N": sk}, **every_type}))
+    answers.append(
+        client.put_item(
+            TableName="items",
+            Item={"pk": {"S": "p"}, "sk": {"N": "1"}, "s": {"S": "replaced"}},
+            ReturnValues="ALL_OLD",
+            ReturnConsumedCapacity="TOTAL",
+        )
+    )
+    key = {"pk": {"S": "p"}, "sk": {"N": "2"}}
+    answers.append(client.get_item(TableName="items", Key=key, ReturnConsumedCapacity="INDEXES"))
+    answers.append(client.get_item(TableName="items", Key={"pk": {"S": "absent"}, "sk": {"N": "0"}}))
+    answers.append(
+        client.update_item(
+            TableName="items",
+            Key=key,
+            UpdateExpression="SET #c = if_not_exists(#c, :zero) + :one, bb = :b",
+            ExpressionAttributeNames={"#c": "count"},
+            ExpressionAttributeValues={":zero": {"N": "0"}, ":one": {"N": "1"}, ":b": {"B": b"\xfe"}},
+            ReturnValues="ALL_NEW",
+        )
+    )
+    answers.append(
+        client.batch_get_item(
+            RequestItems={"items": {"Keys": [key, {"pk": {"S": "p"}, "sk": {"N": "9"}}]}},
+            ReturnConsumedCapacity="TOTAL",
+        )
+    )
+    answers.append(
+        client.query(
+            TableName="items", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p"}}, Limit=2
+        )
+    )
+    answers.append(client.scan(TableName="items", Limit=1))
+    answers.append(client.transact_get_items(TransactItems=[{"Get": {"TableName": "items", "Key": key}}]))
+    answers.append(
+        client.transact_write_items(
+            TransactItems=[{"Put": {"TableName": "items", "Item": {"pk": {"S": "q"}, "sk": {"N": "1"}}}}]
+        )
+    )
+    answers.append(
+        client.batch_write_item(
+            RequestItems={"items": [{"DeleteRequest": {"Key": {"pk": {"S": "q"}, "sk": {"N": "1"}}}}]}
+        )
+    )
+    answers.append(client.delete_item(TableName="items", Key=key, ReturnValues="ALL_OLD"))
+    try:
+        client.put_item(
+            TableName="items", Item={"pk": {"S": "p"}, "sk": {"N": "3"}}, ConditionExpression="attribute_not_exists(pk)"
+        )
+    except client.exceptions.ConditionalCheckFailedException as refused:
+        answers.append(refused.response["Error"])
+    for answer in answers:
+        answer.pop("ResponseMetadata", None)
+    return answers
+
+
+def test_dynamodb_item_results_written_directly_are_what_moto_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+    from moto import mock_aws
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        by_moto = _item_operations(boto3.client("dynamodb", region_name="eu-west-1"))
+    wire_json = moto_patches._wire_json
+    converted: list[Any] = []
+    monkeypatch.setattr(moto_patches, "_wire_json", lambda value: converted.append(value) or wire_json(value))
+    undo = moto_patches.install()
+    try:
+        with mock_aws():
+            written_directly = _item_operations(boto3.client("dynamodb", region_name="eu-west-1"))
+    finally:
+        undo()
+
+    assert written_directly == by_moto
+    assert sum(isinstance(value, dict) and ("Item" in value or "Items" in value) for value in converted) >= 3
+    assert by_moto[4]["Item"]["b"] == {"B": b"\x00\x01\xffbytes"}  # binary survived both ways
+    assert by_moto[3]["Attributes"]["bs"] == {"BS": [b"\x00", b"\x01"]}

@@ -51,7 +51,13 @@ INIT_SECONDS: Final = 60.0  # Lambda allows 10 s of init; a loaded CI machine im
 SANDBOX_TIMEDOUT: Final = "Sandbox.Timedout"  # the errorType of an invocation past its Timeout, as Lambda reports it
 # Imported once by the server environments are forked from: what every handler imports, none of it reading
 # the environment at import time (each environment sets its own variables before importing its handler).
-PRELOADED: Final = ("boto3", "botocore.session", "botocore.client", "mailroom_cli.local.lambda_worker")
+PRELOADED: Final = (
+    "boto3",
+    "botocore.session",
+    "botocore.client",
+    "mailroom_cli.local.lambda_worker",
+    "mailroom_cli.local.environment_preload",  # last: the shared code, loader and gc.freeze()
+)
 
 
 @dataclass(frozen=True)
