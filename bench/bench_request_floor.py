@@ -12,7 +12,9 @@ reach moto:
 Administrator credentials: not even the local IAM check of a function's role is in these figures.
 One email makes 21 requests over HTTP and 13 in process (the e2e bench's request count,
 docs/benchmarks.md), so the cheapest request's cost times those counts is a floor under the
-stack's CPU per email that no change short of fewer requests, or no boto3/moto, can go under.
+stack's CPU per email while requests cost what they cost today. Its client part (botocore, in the
+handler's process) stays whatever the emulator does; only fewer requests, or a cheaper server side
+(moto's request path), lower the rest.
 
     .venv/bin/python bench/bench_request_floor.py [--calls 300] [--json out.json]
 """
