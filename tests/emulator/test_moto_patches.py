@@ -224,3 +224,30 @@ def test_dynamodb_item_results_written_directly_are_what_moto_writes(monkeypatch
     assert sum(isinstance(value, dict) and ("Item" in value or "Items" in value) for value in converted) >= 3
     assert by_moto[4]["Item"]["b"] == {"B": b"\x00\x01\xffbytes"}  # binary survived both ways
     assert by_moto[3]["Attributes"]["bs"] == {"BS": [b"\x00", b"\x01"]}
+
+
+def test_the_groups_of_in_flight_sqs_messages_are_read_from_a_copy_another_receive_cannot_change() -> None:
+    from moto.sqs.models import Queue
+
+    class ChangedWhileIterated(set[Any]):
+        """A set another thread changes while it is iterated (what a concurrent ReceiveMessage does)."""
+
+        def __iter__(self) -> Any:
+            for item in super().__iter__():
+                self.add(object())
+                yield item
+
+    class InFlight:
+        def __init__(self, group_id: str | None) -> None:
+            self.group_id = group_id
+
+    queue = Queue.__new__(Queue)
+    queue._pending_messages = ChangedWhileIterated({InFlight("a"), InFlight(None), InFlight("b")})
+    with pytest.raises(RuntimeError, match="changed size"):
+        queue.pending_message_groups  # noqa: B018 - moto's own property
+    undo = moto_patches.install()
+    try:
+        queue._pending_messages = ChangedWhileIterated({InFlight("a"), InFlight(None), InFlight("b")})
+        assert queue.pending_message_groups == {"a", "b"}
+    finally:
+        undo()
