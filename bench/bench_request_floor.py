@@ -10,11 +10,11 @@ reach moto:
 - in process, as the emulator makes its own calls: client and moto in this process, one thread.
 
 Administrator credentials: not even the local IAM check of a function's role is in these figures.
-One email makes 21 requests over HTTP and 13 in process (the e2e bench's request count,
-docs/benchmarks.md), so the cheapest request's cost times those counts is a floor under the
-stack's CPU per email while requests cost what they cost today. Its client part (botocore, in the
-handler's process) stays whatever the emulator does; only fewer requests, or a cheaper server side
-(moto's request path), lower the rest.
+One email makes 21 requests over HTTP and 12 in process (counted by a recorder around moto's
+dispatcher under the e2e bench's load, docs/benchmarks.md), so the cheapest request's cost times
+those counts is a floor under the stack's CPU per email while requests cost what they cost today.
+Its client part (botocore, in the handler's process) stays whatever the emulator does; only fewer
+requests, or a cheaper server side (moto's request path), lower the rest.
 
     .venv/bin/python bench/bench_request_floor.py [--calls 300] [--json out.json]
 """
@@ -36,8 +36,8 @@ from typing import Any
 from mailroom_cli.local.stack import LocalOptions, LocalStack
 from mailroom_cli.target import from_local
 
-HTTP_PER_EMAIL = 21  # requests per email reaching moto over HTTP, e2e bench (docs/benchmarks.md)
-IN_PROCESS_PER_EMAIL = 13  # and in process (the emulator's own calls)
+HTTP_PER_EMAIL = 21  # requests per email reaching moto over HTTP under the e2e bench's load (21.1)
+IN_PROCESS_PER_EMAIL = 12  # and in process, the emulator's own calls (11.9; 13.1 before the pollers scaled)
 
 
 CHILD = """

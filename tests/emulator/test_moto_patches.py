@@ -64,13 +64,11 @@ def test_an_unknown_hook_is_refused() -> None:
     assert not moto_patches.installed()
 
 
-def test_copy_object_with_if_none_match_writes_nothing_over_an_existing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_copy_object_with_if_none_match_writes_nothing_over_an_existing_key() -> None:
     import boto3
     from botocore.exceptions import ClientError
     from moto import mock_aws
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(name, value)
     undo = moto_patches.install()
     try:
         with mock_aws():
@@ -206,8 +204,6 @@ def test_dynamodb_item_results_written_directly_are_what_moto_writes(monkeypatch
     import boto3
     from moto import mock_aws
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(name, value)
     with mock_aws():
         by_moto = _item_operations(boto3.client("dynamodb", region_name="eu-west-1"))
     wire_json = moto_patches._wire_json

@@ -208,8 +208,9 @@ class _EnvironmentPopen(multiprocessing.popen_forkserver.Popen):
 class _EnvironmentProcess(multiprocessing.context.ForkServerProcess):
     """A process forked from the server that imported ``PRELOADED`` once (one server per Python process).
 
-    A cold start then costs the fork and the handler's own modules (boto3 is three quarters of a
-    handler's import): a test session or ``local up`` starts many environments.
+    A cold start then costs the fork, the handler's own module and ``mailroom.observability``: the
+    server also holds mailroom's other modules and botocore's parsed models (``environment_preload``),
+    and a test session or ``local up`` starts many environments.
     ``bench/bench_coldstart.py`` still measures the whole import in fresh interpreters, as Lambda pays it.
     """
 
